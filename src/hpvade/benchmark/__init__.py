@@ -1,1 +1,9 @@
-__all__: list[str] = []
+"""Benchmarking: accuracy metrics and held-out pseudo-bulk helpers.
+
+The comparison harness with the peer methods lives outside the package, in
+``benchmarks/run.py`` of the repository.
+"""
+
+from ._metrics import ccc, evaluate, map_labels, pearson, truth_from_obs
+
+__all__ = ["ccc", "evaluate", "map_labels", "pearson", "truth_from_obs"]
