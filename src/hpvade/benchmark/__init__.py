@@ -5,5 +5,14 @@ The comparison harness with the peer methods lives outside the package, in
 """
 
 from ._metrics import ccc, evaluate, map_labels, pearson, truth_from_obs
+from ._pseudobulk import pseudobulk, split_reference
 
-__all__ = ["ccc", "evaluate", "map_labels", "pearson", "truth_from_obs"]
+__all__ = [
+    "ccc",
+    "evaluate",
+    "map_labels",
+    "pearson",
+    "pseudobulk",
+    "split_reference",
+    "truth_from_obs",
+]
