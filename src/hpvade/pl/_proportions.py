@@ -1,0 +1,345 @@
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+from anndata import AnnData
+from matplotlib import transforms
+
+from ._utils import PROPORTIONS_KEY, _finish, _get_proportions, _setup_ax, _type_colors
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+_MISSING_GROUP = "NA"
+
+
+def proportions(
+    adata: AnnData | pd.DataFrame,
+    *,
+    key: str = PROPORTIONS_KEY,
+    kind: Literal["bar", "heatmap"] = "bar",
+    groupby: str | None = None,
+    sort_by: str | None = None,
+    cell_types: Sequence[str] | None = None,
+    palette: str | Sequence[str] | Mapping[str, str] | None = None,
+    cmap: str = "viridis",
+    annotate: bool | None = None,
+    sample_labels: bool | None = None,
+    legend: bool = True,
+    title: str | None = None,
+    figsize: tuple[float, float] | None = None,
+    ax: Axes | None = None,
+    show: bool | None = None,
+    save: str | None = None,
+    return_fig: bool = False,
+) -> Figure | None:
+    """Cell-type proportions of every sample, as stacked bars or as a heatmap.
+
+    One function draws both views; ``kind`` picks the view. Samples keep their order in
+    ``adata`` unless ``groupby`` and/or ``sort_by`` reorder them. Nothing is written into
+    ``adata``.
+
+    Parameters
+    ----------
+    adata
+        Bulk samples with the proportions in ``adata.obsm[key]`` (a DataFrame, samples x
+        cell types, as written by :meth:`hpvade.HPVADE.get_proportions`), or that
+        DataFrame itself.
+    key
+        Key of the proportions in ``adata.obsm``.
+    kind
+        ``"bar"``: one stacked bar per sample, one segment per cell type.
+        ``"heatmap"``: samples as rows, cell types as columns, color = proportion.
+    groupby
+        Column of ``adata.obs`` (e.g. a condition). Samples are gathered by group, in the
+        order of the categories, and each group is labelled (above the bars, or right of
+        the heatmap rows).
+    sort_by
+        Order of the samples (within each group when ``groupby`` is set): a cell type
+        (samples by decreasing proportion of that type, which is also moved to the bottom
+        of the stack and the first column of the heatmap unless ``cell_types`` is given)
+        or a column of ``adata.obs`` (increasing values).
+    cell_types
+        Cell types to show, in this order (stacking order and legend). Default: all, in
+        the order of the columns.
+    palette
+        Colors of the cell types for ``kind="bar"``: a mapping cell type -> color, a list
+        of colors or a matplotlib colormap name. Default: ``tab10``/``tab20``, scanpy's
+        102 colors beyond 20 types.
+    cmap
+        Colormap of ``kind="heatmap"``.
+    annotate
+        Write the values in the heatmap cells. Default: when there are at most 150 cells.
+    sample_labels
+        Write the sample names on the sample axis. Default: when there are at most 60
+        samples.
+    legend
+        Draw the legend of cell types (``kind="bar"``).
+    title
+        Title of the axes.
+    figsize
+        Size of a new figure (inches); ignored when ``ax`` is given. Default: grows with
+        the number of samples.
+    ax
+        Axes to draw into. Default: a new figure.
+    show
+        Show the figure with :func:`matplotlib.pyplot.show`. Default: unless
+        ``return_fig`` is set or ``ax`` is given.
+    save
+        Path to save the figure to (format from the extension).
+    return_fig
+        Return the figure instead of showing it.
+
+    Returns
+    -------
+    The :class:`~matplotlib.figure.Figure` if ``return_fig``, else ``None``.
+
+    Examples
+    --------
+    >>> import hpvade
+    >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")  # doctest: +SKIP
+    >>> model = hpvade.HPVADE(ref)  # doctest: +SKIP
+    >>> model.train(bulk=bulk, max_epochs=50)  # doctest: +SKIP
+    >>> model.get_proportions(bulk)  # doctest: +SKIP
+    >>> hpvade.pl.proportions(bulk, groupby="condition", sort_by="B cells")  # doctest: +SKIP
+    >>> hpvade.pl.proportions(bulk, kind="heatmap")  # doctest: +SKIP
+    """
+    props = _get_proportions(adata, key)
+    # colors follow the cell types, whatever the stacking order or subset
+    all_types = list(props.columns)
+    if isinstance(palette, Mapping):
+        shown = list(cell_types) if cell_types is not None else all_types
+        colors = dict(zip(shown, _type_colors(shown, palette), strict=True))
+    else:
+        colors = dict(zip(all_types, _type_colors(all_types, palette), strict=True))
+    if cell_types is not None:
+        missing = [c for c in cell_types if c not in props.columns]
+        if missing:
+            raise KeyError(f"cell types {missing} not in the proportions {list(props.columns)}")
+        props = props.loc[:, list(cell_types)]
+    elif sort_by is not None and sort_by in props.columns:
+        # the sorting type at the bottom of the stack, where its ordering is visible
+        props = props.loc[:, [sort_by, *(c for c in props.columns if c != sort_by)]]
+    obs = adata.obs if isinstance(adata, AnnData) else None
+    order, groups = _sample_order(props, obs, groupby=groupby, sort_by=sort_by)
+    props = props.loc[order]
+
+    if kind == "bar":
+        n, c = props.shape
+        legend_cols = int(np.ceil(c / 18)) if legend else 0
+        default_size = (
+            min(14.0, max(4.0, 0.22 * n + 1.5)) + 1.5 * legend_cols,
+            max(4.0, 0.2 * np.ceil(c / max(legend_cols, 1)) + 1.0),
+        )
+        fig, ax_ = _setup_ax(ax, figsize=figsize or default_size)
+        _bars(ax_, props, groups, colors=colors, legend=legend, sample_labels=sample_labels)
+    elif kind == "heatmap":
+        fig, ax_ = _setup_ax(
+            ax,
+            figsize=figsize
+            or (max(4.0, 0.55 * props.shape[1] + 3.0), max(2.5, 0.24 * props.shape[0] + 1.5)),
+        )
+        _heatmap(ax_, props, groups, cmap=cmap, annotate=annotate, sample_labels=sample_labels)
+    else:
+        raise ValueError(f"`kind` must be 'bar' or 'heatmap', got {kind!r}")
+    if title is not None:
+        ax_.set_title(title)
+    return _finish(fig, show=show, save=save, return_fig=return_fig, ax_given=ax is not None)
+
+
+def _sample_order(
+    props: pd.DataFrame,
+    obs: pd.DataFrame | None,
+    *,
+    groupby: str | None,
+    sort_by: str | None,
+) -> tuple[list[str], pd.Series | None]:
+    """Return the sample order and, with ``groupby``, the group of each sample in that order."""
+    frame = pd.DataFrame(index=props.index)
+    sort_cols: list[str] = []
+    ascending: list[bool] = []
+    groups = None
+    if groupby is not None:
+        if obs is None:
+            raise ValueError("`groupby` needs an AnnData (a column of adata.obs)")
+        if groupby not in obs.columns:
+            raise KeyError(f"`groupby`: {groupby!r} is not a column of adata.obs")
+        col = obs[groupby]
+        cats = (
+            list(col.cat.categories)
+            if isinstance(col.dtype, pd.CategoricalDtype)
+            else sorted(col.dropna().unique(), key=str)
+        )
+        codes = {c: i for i, c in enumerate(cats)}
+        values = col.to_numpy()
+        frame["_group_code"] = [
+            codes.get(v, len(cats)) if not pd.isna(v) else len(cats) for v in values
+        ]
+        frame["_group"] = [_MISSING_GROUP if pd.isna(v) else str(v) for v in values]
+        sort_cols.append("_group_code")
+        ascending.append(True)
+    if sort_by is not None:
+        if sort_by in props.columns:
+            frame["_sort"] = props[sort_by].to_numpy()
+            ascending.append(False)
+        elif obs is not None and sort_by in obs.columns:
+            frame["_sort"] = obs[sort_by].to_numpy()
+            ascending.append(True)
+        else:
+            where = "a cell type or a column of adata.obs" if obs is not None else "a cell type"
+            raise KeyError(f"`sort_by`: {sort_by!r} is not {where}")
+        sort_cols.append("_sort")
+    if sort_cols:
+        frame = frame.sort_values(sort_cols, ascending=ascending, kind="stable")
+    if groupby is not None:
+        groups = frame["_group"]
+    return list(frame.index), groups
+
+
+def _group_spans(groups: pd.Series) -> list[tuple[str, int, int]]:
+    """Return the runs of equal consecutive groups as ``(name, first, last)`` positions."""
+    spans: list[tuple[str, int, int]] = []
+    for i, g in enumerate(groups.to_numpy()):
+        if spans and spans[-1][0] == g:
+            spans[-1] = (g, spans[-1][1], i)
+        else:
+            spans.append((g, i, i))
+    return spans
+
+
+def _bars(
+    ax: Axes,
+    props: pd.DataFrame,
+    groups: pd.Series | None,
+    *,
+    colors: Mapping[str, str],
+    legend: bool,
+    sample_labels: bool | None,
+) -> None:
+    n = props.shape[0]
+    x = np.arange(n, dtype=float)
+    spans = _group_spans(groups) if groups is not None else []
+    if spans:
+        # a gap of half a bar between consecutive groups
+        for k, (_, first, last) in enumerate(spans):
+            x[first : last + 1] += 0.5 * k
+    values = props.to_numpy()
+    bottom = np.zeros(n)
+    for j, cell_type in enumerate(props.columns):
+        heights = np.nan_to_num(values[:, j])
+        ax.bar(
+            x,
+            heights,
+            bottom=bottom,
+            width=0.85,
+            color=colors[cell_type],
+            label=cell_type,
+            linewidth=0,
+        )
+        bottom += heights
+    top = max(1.0, float(np.max(bottom)))
+    ax.set_ylim(0, top)
+    ax.set_xlim(x[0] - 0.6, x[-1] + 0.6)
+    ax.set_ylabel("proportion")
+    ax.spines[["top", "right"]].set_visible(False)
+    if sample_labels is None:
+        sample_labels = n <= 60
+    ax.set_xticks(x)
+    if sample_labels:
+        ax.set_xticklabels(props.index, rotation=90)
+    else:
+        ax.set_xticklabels([])
+        ax.tick_params(axis="x", length=0)
+        ax.set_xlabel(f"{n} samples")
+    if spans:
+        trans = transforms.blended_transform_factory(ax.transData, ax.transAxes)
+        for name, first, last in spans:
+            ax.text(
+                (x[first] + x[last]) / 2,
+                1.01,
+                name,
+                transform=trans,
+                ha="center",
+                va="bottom",
+                fontsize="small",
+            )
+    if legend:
+        handles, labels = ax.get_legend_handles_labels()
+        # reversed, so that the legend reads in the order of the stack
+        ax.legend(
+            handles[::-1],
+            labels[::-1],
+            title="cell type",
+            loc="upper left",
+            bbox_to_anchor=(1.01, 1.0),
+            frameon=False,
+            fontsize="small",
+            ncols=int(np.ceil(len(labels) / 18)),
+        )
+
+
+def _heatmap(
+    ax: Axes,
+    props: pd.DataFrame,
+    groups: pd.Series | None,
+    *,
+    cmap: str,
+    annotate: bool | None,
+    sample_labels: bool | None,
+) -> None:
+    values = props.to_numpy()
+    n, c = values.shape
+    vmax = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
+    im = ax.imshow(values, aspect="auto", cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-12))
+    cbar = ax.get_figure().colorbar(im, ax=ax, shrink=0.8, pad=0.02)
+    cbar.set_label("proportion")
+    ax.set_xticks(np.arange(c))
+    ax.set_xticklabels(props.columns, rotation=90)
+    ax.set_xlabel("cell type")
+    if sample_labels is None:
+        sample_labels = n <= 60
+    if sample_labels:
+        ax.set_yticks(np.arange(n))
+        ax.set_yticklabels(props.index)
+    else:
+        ax.set_yticks([])
+    ax.set_ylabel(f"{n} samples" if not sample_labels else "sample")
+    if annotate is None:
+        annotate = n * c <= 150
+    if annotate:
+        threshold = 0.6 * max(vmax, 1e-12)
+        for i in range(n):
+            for j in range(c):
+                v = values[i, j]
+                if not np.isfinite(v):
+                    continue
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize="x-small",
+                    color="black" if v > threshold else "white",
+                )
+    if groups is not None:
+        spans = _group_spans(groups)
+        trans = transforms.blended_transform_factory(ax.transAxes, ax.transData)
+        for k, (name, first, last) in enumerate(spans):
+            if k > 0:
+                ax.axhline(first - 0.5, color="white", linewidth=2)
+            ax.text(
+                1.01,
+                (first + last) / 2,
+                name,
+                transform=trans,
+                ha="left",
+                va="center",
+                fontsize="small",
+            )
