@@ -1,0 +1,564 @@
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from scvi import REGISTRY_KEYS, settings
+from scvi.data import AnnDataManager
+from scvi.data.fields import CategoricalObsField, LayerField
+from scvi.model.base import BaseModelClass, UnsupervisedTrainingMixin
+from scvi.utils import setup_anndata_dsp
+
+from .._constants import (
+    CPM_SCALE,
+    LAMBDA_BULK,
+    LAMBDA_BULK_RECON,
+    LAMBDA_KL,
+    LAMBDA_PROTO,
+    PROPORTIONS_KEY,
+)
+from ..pp._genes import (
+    _columns,
+    _get_matrix,
+    _row_sums,
+    match_genes,
+    normalize_cpm,
+    select_genes,
+    type_means,
+)
+from ._data import HPVADEDataSplitter
+from ._module import HPVADEModule
+from ._simulate import PseudobulkSimulator
+from ._trainingplan import HPVADETrainingPlan
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from anndata import AnnData
+
+logger = logging.getLogger(__name__)
+
+#: fewer shared genes than this makes a bulk unusable
+_MIN_SHARED_GENES = 50
+
+
+class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
+    """HP-VaDE: cell-type proportions of bulk RNA-seq from a labelled single-cell reference.
+
+    A Variational Deep Embedding of the reference cells (a VAE whose prior has one Gaussian
+    component per cell type) is trained jointly with a deconvolution head on pseudo-bulks
+    simulated from the reference and, optionally, with the reconstruction of the user's real
+    bulks through a learnable CPM signature matrix, per-type mRNA contents and a gene-wise
+    platform scale :cite:p:`Jiang2017,Lopez2018`.
+
+    Parameters
+    ----------
+    adata
+        Reference registered with :meth:`setup_anndata`: raw counts, cell types in ``obs``.
+    bulk
+        Bulk samples to be deconvolved (optional): when given, genes are restricted to those
+        shared with it. A bulk passed to :meth:`train` does the same if the model is untrained.
+    genes
+        Explicit gene list (overrides gene selection); matched by name.
+    n_genes
+        Largest number of genes selected (markers and between-type variable genes).
+    n_latent
+        Dimension of the latent space.
+    n_hidden
+        Width of the encoder and decoder.
+    n_layers
+        Hidden layers of the encoder and decoder.
+    dropout_rate
+        Dropout rate.
+    deconv_hidden
+        Width of the deconvolution head.
+    deconv_layers
+        Hidden layers of the deconvolution head.
+    lambda_proto
+        Weight of the VaDE reconstruction (seed default 0.1).
+    lambda_kl
+        Weight of the latent KL (seed default 0.01).
+    lambda_bulk
+        Weight of the pseudo-bulk proportion loss (seed default 5.0).
+    lambda_bulk_recon
+        Weight of the bulk reconstruction (seed default 10.0).
+    lambda_signature
+        Weight of the tie between the signature and the VaDE prototypes.
+    lambda_scale
+        Weight of the penalty keeping the gene-wise platform scale near 1.
+    learn_signature
+        Learn the signature matrix (otherwise fixed at the reference's type means).
+    learn_mrna
+        Learn the per-type mRNA contents (otherwise fixed at the reference's library sizes).
+
+    Examples
+    --------
+    >>> import hpvade
+    >>> ref, bulk = hpvade.data.synthetic(seed=0)
+    >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    >>> model = hpvade.HPVADE(ref)
+    >>> model.train(bulk=bulk, max_epochs=5)
+    >>> props = model.get_proportions(bulk)
+    >>> bulk.obsm["hpvade_proportions"].shape == (bulk.n_obs, 4)
+    True
+    """
+
+    _module_cls = HPVADEModule
+    _data_splitter_cls = HPVADEDataSplitter
+    _training_plan_cls = HPVADETrainingPlan
+
+    def __init__(
+        self,
+        adata: AnnData,
+        *,
+        bulk: AnnData | None = None,
+        genes: Sequence[str] | None = None,
+        n_genes: int = 5000,
+        n_latent: int = 10,
+        n_hidden: int = 128,
+        n_layers: int = 1,
+        dropout_rate: float = 0.1,
+        deconv_hidden: int = 256,
+        deconv_layers: int = 2,
+        lambda_proto: float = LAMBDA_PROTO,
+        lambda_kl: float = LAMBDA_KL,
+        lambda_bulk: float = LAMBDA_BULK,
+        lambda_bulk_recon: float = LAMBDA_BULK_RECON,
+        lambda_signature: float = 1.0,
+        lambda_scale: float = 1.0,
+        learn_signature: bool = True,
+        learn_mrna: bool = True,
+    ):
+        super().__init__(adata)
+        self._module_kwargs = {
+            "n_latent": n_latent,
+            "n_hidden": n_hidden,
+            "n_layers": n_layers,
+            "dropout_rate": dropout_rate,
+            "deconv_hidden": deconv_hidden,
+            "deconv_layers": deconv_layers,
+            "lambda_proto": lambda_proto,
+            "lambda_kl": lambda_kl,
+            "lambda_bulk": lambda_bulk,
+            "lambda_bulk_recon": lambda_bulk_recon,
+            "lambda_signature": lambda_signature,
+            "lambda_scale": lambda_scale,
+            "learn_signature": learn_signature,
+            "learn_mrna": learn_mrna,
+        }
+        self.n_genes = n_genes
+        self.cell_types_ = list(
+            self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY).categorical_mapping
+        )
+        if genes is None:
+            genes = self._select_genes(None if bulk is None else bulk.var_names)
+        self.init_params_ = self._get_init_params(locals())
+        self._build(genes)
+
+    # ------------------------------------------------------------------ construction
+    def _select_genes(self, bulk_genes) -> list[str]:
+        args = self.adata_manager.registry["setup_args"]
+        return select_genes(
+            self.adata,
+            labels_key=args["labels_key"],
+            layer=args["layer"],
+            n_genes=self.n_genes,
+            bulk_genes=bulk_genes,
+        )
+
+    def _reference_counts(self, genes: Sequence[str]):
+        """Reference counts over ``genes`` (CSR float32), type codes and all-gene libraries."""
+        X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
+        positions, missing = match_genes(self.adata.var_names, genes)
+        if missing:
+            raise ValueError(
+                f"{len(missing)} of the model's {len(genes)} genes are missing from the "
+                f"reference (e.g. {missing[:5]}). Pass a reference with the genes the model "
+                "was trained on."
+            )
+        codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
+        return _columns(X, positions), codes.astype(np.int64), _row_sums(X), positions
+
+    def _build(self, genes: Sequence[str]) -> None:
+        """(Re)build the module on ``genes``: signature and mRNA content from the reference."""
+        genes = list(genes)
+        Xg, codes, libsize, positions = self._reference_counts(genes)
+        n_types = len(self.cell_types_)
+        keep = _row_sums(Xg) > 0
+        signature = type_means(normalize_cpm(Xg[keep]), codes[keep], n_types).T  # G x C
+        col = signature.sum(axis=0)
+        signature = signature * (CPM_SCALE / np.where(col > 0, col, 1.0))
+        mrna = type_means(libsize[:, None], codes, n_types).ravel()
+        mrna = np.where(mrna > 0, mrna, np.median(mrna[mrna > 0]))
+
+        n_batch = self.summary_stats.n_batch
+        self.module = self._module_cls(
+            n_input=len(genes),
+            n_labels=n_types,
+            signature_init=signature,
+            mrna_init=mrna,
+            n_batch=n_batch,
+            **self._module_kwargs,
+        )
+        self.module.register_buffer(
+            "gene_index", torch.as_tensor(positions, dtype=torch.long), persistent=False
+        )
+        self.genes_ = genes
+        self.init_params_["non_kwargs"]["genes"] = genes
+        self.init_params_["non_kwargs"]["bulk"] = None
+
+        ranges = {
+            ct: (float(signature[:, i].min()), float(signature[:, i].max()))
+            for i, ct in enumerate(self.cell_types_)
+        }
+        self.diagnostics_ = {
+            "signature_init": {
+                "mean": float(signature.mean()),
+                "expected_mean": CPM_SCALE / len(genes),
+                "column_sums": signature.sum(axis=0).tolist(),
+                "range_per_type": ranges,
+            },
+            "mrna_init": dict(zip(self.cell_types_, mrna.tolist(), strict=True)),
+        }
+        logger.info(
+            "Signature at init: %d genes x %d types, mean %.2f CPM (1e6/G = %.2f); per-type "
+            "range %s",
+            len(genes),
+            n_types,
+            signature.mean(),
+            CPM_SCALE / len(genes),
+            "; ".join(f"{k}: [{lo:.3g}, {hi:.3g}]" for k, (lo, hi) in ranges.items()),
+        )
+        self._model_summary_string = (
+            f"HPVADE model: {len(genes)} genes, {n_types} cell types "
+            f"({', '.join(self.cell_types_)}), n_latent={self._module_kwargs['n_latent']}, "
+            f"{n_batch} batch(es)."
+        )
+
+    # ------------------------------------------------------------------ AnnData set-up
+    @classmethod
+    @setup_anndata_dsp.dedent
+    def setup_anndata(
+        cls,
+        adata: AnnData,
+        *,
+        labels_key: str,
+        layer: str | None = None,
+        batch_key: str | None = None,
+        **kwargs,
+    ) -> None:
+        """%(summary)s.
+
+        The reference must hold raw counts (``X`` or ``layer``) and the cell type of every
+        cell in ``obs[labels_key]``.
+
+        Parameters
+        ----------
+        %(param_adata)s
+        labels_key
+            Column of ``adata.obs`` with the cell types.
+        %(param_layer)s
+        %(param_batch_key)s
+        **kwargs
+            Passed to :meth:`~scvi.data.AnnDataManager.register_fields`.
+        """
+        if labels_key not in adata.obs:
+            raise KeyError(
+                f"labels_key={labels_key!r} is not a column of adata.obs (columns: "
+                f"{list(adata.obs.columns)})."
+            )
+        setup_method_args = cls._get_setup_method_args(**locals())
+        fields = [
+            LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
+            CategoricalObsField(REGISTRY_KEYS.LABELS_KEY, labels_key),
+            CategoricalObsField(REGISTRY_KEYS.BATCH_KEY, batch_key),
+        ]
+        manager = AnnDataManager(fields=fields, setup_method_args=setup_method_args)
+        manager.register_fields(adata, **kwargs)
+        cls.register_manager(manager)
+
+    # ------------------------------------------------------------------ bulk input
+    def _bulk_cpm(self, bulk: AnnData, *, layer: str | None) -> np.ndarray:
+        """Bulk profiles as CPM over the model's genes (samples x G, float32).
+
+        Genes are matched by name. Missing genes are filled with the signature's mean
+        expression, and the present genes are scaled so that their share of the 1e6 matches
+        that of the signature, so that a missing gene never looks like a zero.
+        """
+        positions, missing = match_genes(bulk.var_names, self.genes_)
+        n_genes = len(self.genes_)
+        present = positions >= 0
+        if present.sum() < min(_MIN_SHARED_GENES, n_genes):
+            raise ValueError(
+                f"Only {int(present.sum())} of the model's {n_genes} genes are in the bulk. "
+                f"Model genes e.g. {self.genes_[:5]}; bulk genes e.g. "
+                f"{list(bulk.var_names[:5])}. Use the same gene identifiers (symbols or "
+                "Ensembl IDs) in the reference and the bulk."
+            )
+        if missing:
+            warnings.warn(
+                f"{len(missing)} of the model's {n_genes} genes are missing from the bulk "
+                f"(e.g. {missing[:5]}); they are filled with the signature's mean expression.",
+                UserWarning,
+                stacklevel=settings.warnings_stacklevel,
+            )
+        X = _columns(_get_matrix(bulk, layer), positions[present]).toarray().astype(np.float64)
+        if not np.isfinite(X).all() or (X < 0).any():
+            raise ValueError(
+                "The bulk holds negative, NaN or infinite values over the model's genes. "
+                "Pass counts or TPM on the linear scale."
+            )
+        sig_mean = self.module.signature.detach().cpu().numpy().mean(axis=1).astype(np.float64)
+        share = sig_mean[present].sum() / CPM_SCALE
+        totals = X.sum(axis=1, keepdims=True)
+        if (totals <= 0).any():
+            empty = list(bulk.obs_names[(totals <= 0).ravel()][:5])
+            raise ValueError(
+                f"Bulk samples with no counts over the model's genes: {empty}. Remove them."
+            )
+        out = np.empty((bulk.n_obs, n_genes), dtype=np.float64)
+        out[:, present] = X * (CPM_SCALE * share / totals)
+        out[:, ~present] = sig_mean[~present][None, :]
+        return out.astype(np.float32)
+
+    # ------------------------------------------------------------------ training
+    def train(
+        self,
+        *,
+        bulk: AnnData | None = None,
+        bulk_layer: str | None = None,
+        max_epochs: int = 50,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        n_pseudobulk: int = 64,
+        cells_per_pseudobulk: int = 500,
+        min_steps_per_epoch: int = 20,
+        train_size: float = 1.0,
+        validation_size: float | None = None,
+        accelerator: str = "auto",
+        devices: int | list[int] | str = "auto",
+        plan_kwargs: dict | None = None,
+        datasplitter_kwargs: dict | None = None,
+        **trainer_kwargs,
+    ):
+        """Train on reference cells, simulated pseudo-bulks and (optionally) real bulks.
+
+        Parameters
+        ----------
+        bulk
+            Real bulk samples (counts or TPM, samples x genes). Without labels, their
+            reconstruction adapts the model to the target data (signature, mRNA contents,
+            gene-wise platform scale). If the model is untrained and the bulk lacks some of
+            the selected genes, genes are re-selected among those shared with it.
+        bulk_layer
+            Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
+        max_epochs
+            Number of epochs (an epoch covers the reference cells once, and has at least
+            ``min_steps_per_epoch`` steps).
+        lr
+            Learning rate of Adam.
+        batch_size
+            Reference cells per step.
+        n_pseudobulk
+            Pseudo-bulks simulated per step.
+        cells_per_pseudobulk
+            Reference cells summed into each pseudo-bulk.
+        min_steps_per_epoch
+            Smallest number of steps in an epoch.
+        train_size
+            Share of cells used for training (the rest is for validation losses).
+        validation_size
+            Share of cells used for validation; ``None`` is ``1 - train_size``.
+        accelerator
+            Lightning accelerator (``"auto"``, ``"cpu"``, ``"gpu"``).
+        devices
+            Lightning devices.
+        plan_kwargs
+            Passed to :class:`~scvi.train.TrainingPlan` (e.g. ``weight_decay``).
+        datasplitter_kwargs
+            Passed to the data splitter.
+        **trainer_kwargs
+            Passed to :class:`~scvi.train.Trainer` (e.g. ``enable_progress_bar=False``).
+        """
+        bulk_cpm = None
+        if bulk is not None:
+            _, missing = match_genes(bulk.var_names, self.genes_)
+            if missing and not self.is_trained_:
+                logger.info(
+                    "%d selected genes are missing from the bulk: selecting genes among the "
+                    "%d shared ones.",
+                    len(missing),
+                    len(self.adata.var_names.intersection(bulk.var_names)),
+                )
+                self._build(self._select_genes(bulk.var_names))
+            bulk_cpm = self._bulk_cpm(bulk, layer=bulk_layer)
+
+        Xg, codes, _, _ = self._reference_counts(self.genes_)
+        simulator = PseudobulkSimulator(
+            Xg,
+            codes,
+            len(self.cell_types_),
+            cells_per_mixture=cells_per_pseudobulk,
+            seed=settings.seed if settings.seed is not None else 0,
+        )
+        splitter_kwargs = {
+            "simulator": simulator,
+            "bulk_cpm": bulk_cpm,
+            "n_pseudobulk": n_pseudobulk,
+            "min_steps_per_epoch": min_steps_per_epoch,
+            **(datasplitter_kwargs or {}),
+        }
+        plan_kwargs = {"lr": lr, **(plan_kwargs or {})}
+        super().train(
+            max_epochs=max_epochs,
+            accelerator=accelerator,
+            devices=devices,
+            train_size=train_size,
+            validation_size=validation_size,
+            batch_size=batch_size,
+            datasplitter_kwargs=splitter_kwargs,
+            plan_kwargs=plan_kwargs,
+            **trainer_kwargs,
+        )
+        first_batch = getattr(self.module, "first_batch", None)
+        if first_batch is not None:
+            self.diagnostics_["first_batch"] = first_batch
+        if bulk_cpm is not None:
+            p = self._predict(bulk_cpm, kind="cell")
+            self.diagnostics_["bulk_proportion_range"] = (float(p.min()), float(p.max()))
+            logger.info("Predicted proportions of the bulks in [%.4f, %.4f]", p.min(), p.max())
+
+    # ------------------------------------------------------------------ outputs
+    @torch.inference_mode()
+    def _predict(self, cpm: np.ndarray, *, kind: str, batch_size: int = 1024) -> np.ndarray:
+        self.module.eval()
+        out = []
+        for start in range(0, cpm.shape[0], batch_size):
+            x = torch.as_tensor(cpm[start : start + batch_size], device=self.device)
+            p = torch.softmax(self.module.predict_logits(x), dim=-1)
+            if kind == "mrna":
+                p = self.module.cell_to_mrna(p)
+            out.append(p.double().cpu().numpy())
+        p = np.concatenate(out, axis=0)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def get_proportions(
+        self,
+        bulk: AnnData,
+        *,
+        layer: str | None = None,
+        key_added: str | None = PROPORTIONS_KEY,
+        kind: Literal["cell", "mrna"] = "cell",
+        batch_size: int = 1024,
+    ) -> pd.DataFrame:
+        """Cell-type proportions of bulk samples.
+
+        Parameters
+        ----------
+        bulk
+            Bulk samples (counts or TPM), samples x genes; genes are matched by name.
+        layer
+            Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
+        key_added
+            ``bulk.obsm`` key the proportions are written to; ``None`` writes nothing.
+        kind
+            ``"cell"``: fractions of cells (what flow cytometry measures); ``"mrna"``:
+            fractions of the sample's mRNA.
+        batch_size
+            Samples per forward pass.
+
+        Returns
+        -------
+        DataFrame indexed by ``bulk.obs_names`` with one column per cell type; rows sum to 1.
+        """
+        self._check_if_trained(warn=False)
+        if kind not in ("cell", "mrna"):
+            raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
+        cpm = self._bulk_cpm(bulk, layer=layer)
+        p = self._predict(cpm, kind=kind, batch_size=batch_size)
+        df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
+        if key_added is not None:
+            bulk.obsm[key_added] = df
+        return df
+
+    @torch.inference_mode()
+    def _cell_outputs(
+        self, adata: AnnData | None, indices: Sequence[int] | None, batch_size: int | None
+    ):
+        self._check_if_trained(warn=False)
+        adata = self._validate_anndata(adata)
+        self.module.eval()
+        loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        for tensors in loader:
+            x = tensors[REGISTRY_KEYS.X_KEY].to(self.device)[:, self.module.gene_index]
+            out = self.module.inference(x, tensors.get(REGISTRY_KEYS.BATCH_KEY))
+            yield out
+
+    def get_latent_representation(
+        self,
+        adata: AnnData | None = None,
+        *,
+        indices: Sequence[int] | None = None,
+        give_mean: bool = True,
+        batch_size: int | None = None,
+    ) -> np.ndarray:
+        """Latent representation of reference cells (for ``obsm["X_hpvade"]``).
+
+        Parameters
+        ----------
+        adata
+            AnnData set up like the reference; ``None`` uses the reference.
+        indices
+            Cells to use; ``None`` uses all.
+        give_mean
+            Return the posterior mean (otherwise a sample).
+        batch_size
+            Cells per forward pass.
+
+        Returns
+        -------
+        Array of shape cells x ``n_latent``. Store it with
+        ``adata.obsm["X_hpvade"] = model.get_latent_representation()``.
+        """
+        key = "q_m" if give_mean else "z"
+        return np.concatenate(
+            [o[key].cpu().numpy() for o in self._cell_outputs(adata, indices, batch_size)]
+        )
+
+    def get_cell_type_posterior(
+        self,
+        adata: AnnData | None = None,
+        *,
+        indices: Sequence[int] | None = None,
+        batch_size: int | None = None,
+    ) -> pd.DataFrame:
+        """VaDE cell-type responsibilities q(c | z) of each cell (cells x types)."""
+        adata_ = self._validate_anndata(adata)
+        parts = [
+            self.module.cell_type_posterior(o["q_m"]).cpu().numpy()
+            for o in self._cell_outputs(adata, indices, batch_size)
+        ]
+        index = adata_.obs_names if indices is None else adata_.obs_names[np.asarray(indices)]
+        return pd.DataFrame(np.concatenate(parts), index=index, columns=self.cell_types_)
+
+    def get_signature(self) -> pd.DataFrame:
+        """Current signature matrix S (genes x cell types, CPM; columns sum to 1e6)."""
+        S = self.module.signature.detach().cpu().numpy().astype(np.float64)
+        return pd.DataFrame(S, index=pd.Index(self.genes_), columns=self.cell_types_)
+
+    def get_mrna_content(self) -> pd.Series:
+        """Relative mRNA content per cell type (used to convert cell and mRNA fractions)."""
+        m = self.module.mrna_content.detach().cpu().numpy().astype(np.float64)
+        return pd.Series(m / m.mean(), index=self.cell_types_, name="mrna_content")
+
+    def get_platform_scale(self) -> pd.Series:
+        """Gene-wise scale between the bulk protocol and the reference (1 = no shift)."""
+        g = self.module.log_gene_scale.detach().cpu().exp().numpy().astype(np.float64)
+        return pd.Series(g, index=pd.Index(self.genes_), name="platform_scale")
+
+
+__all__ = ["HPVADE"]

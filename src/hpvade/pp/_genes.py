@@ -1,0 +1,205 @@
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from .._constants import CPM_SCALE
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from anndata import AnnData
+
+logger = logging.getLogger(__name__)
+
+
+def _get_matrix(adata: AnnData, layer: str | None):
+    """Return ``adata.X`` or ``adata.layers[layer]`` without copying."""
+    if layer is None:
+        return adata.X
+    if layer not in adata.layers:
+        raise KeyError(
+            f"Layer {layer!r} is not in adata.layers (available: {list(adata.layers.keys())}). "
+            "Pass layer=None to use adata.X."
+        )
+    return adata.layers[layer]
+
+
+def _columns(X, idx: np.ndarray) -> sparse.csr_matrix:
+    """Columns ``idx`` of ``X`` as a float32 CSR matrix (the full matrix is never densified)."""
+    if sparse.issparse(X):
+        sub = X[:, idx]
+    elif hasattr(X, "to_memory"):  # backed sparse dataset
+        sub = X.to_memory()[:, idx]
+    else:
+        sub = np.asarray(X[:, idx])
+    return sparse.csr_matrix(sub, dtype=np.float32)
+
+
+def _row_sums(X) -> np.ndarray:
+    return np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
+
+
+def normalize_cpm(X, *, target_sum: float = CPM_SCALE) -> np.ndarray | sparse.csr_matrix:
+    """Scale each row of ``X`` to sum to ``target_sum`` (counts per million by default).
+
+    Rows that sum to zero stay zero.
+
+    Parameters
+    ----------
+    X
+        Dense array or sparse matrix, observations x genes.
+    target_sum
+        Sum of each row after scaling.
+
+    Returns
+    -------
+    A new matrix of the same kind (dense float32 array, or CSR float32).
+
+    Examples
+    --------
+    >>> import numpy as np, hpvade
+    >>> hpvade.pp.normalize_cpm(np.array([[1.0, 3.0]]))
+    array([[250000., 750000.]], dtype=float32)
+    """
+    totals = _row_sums(X)
+    scale = np.divide(target_sum, totals, out=np.zeros_like(totals), where=totals > 0)
+    if sparse.issparse(X):
+        return sparse.csr_matrix(sparse.diags(scale) @ X, dtype=np.float32)
+    return (np.asarray(X, dtype=np.float64) * scale[:, None]).astype(np.float32)
+
+
+def _type_indicator(codes: np.ndarray, n_types: int) -> sparse.csr_matrix:
+    """Sparse (types x cells) matrix whose rows average the cells of each type."""
+    n = codes.shape[0]
+    ind = sparse.csr_matrix(
+        (np.ones(n, dtype=np.float64), (codes, np.arange(n))), shape=(n_types, n)
+    )
+    counts = np.asarray(ind.sum(axis=1)).ravel()
+    return sparse.diags(1.0 / np.maximum(counts, 1)) @ ind
+
+
+def type_means(X, codes: np.ndarray, n_types: int) -> np.ndarray:
+    """Per-type mean of the rows of ``X`` (types x genes, dense float64)."""
+    out = _type_indicator(codes, n_types) @ X
+    if sparse.issparse(out):
+        out = out.toarray()
+    return np.asarray(out, dtype=np.float64)
+
+
+def select_genes(
+    adata: AnnData,
+    *,
+    labels_key: str,
+    layer: str | None = None,
+    n_genes: int = 5000,
+    bulk_genes: Sequence[str] | None = None,
+    min_cells: int = 3,
+) -> list[str]:
+    """Choose the genes a deconvolution model works on.
+
+    Genes are first restricted to those present in the bulk (when ``bulk_genes`` is given) and
+    detected in at least ``min_cells`` reference cells. If more than ``n_genes`` remain, half
+    of the budget goes to cell-type markers (for each type, the genes whose mean log-CPM most
+    exceeds the mean of the other types, taken in turn across types) and the rest to the genes
+    whose mean log-CPM varies most between types. Gene order follows the reference.
+
+    Parameters
+    ----------
+    adata
+        Reference with raw counts, cells x genes.
+    labels_key
+        Column of ``adata.obs`` with the cell types.
+    layer
+        Layer with the counts; ``None`` uses ``adata.X``.
+    n_genes
+        Largest number of genes returned.
+    bulk_genes
+        Gene names of the bulk samples to be deconvolved, matched by name.
+    min_cells
+        A gene must be detected in at least this many reference cells.
+
+    Returns
+    -------
+    The selected gene names, in the reference's order.
+
+    Examples
+    --------
+    >>> import hpvade
+    >>> ref, bulk = hpvade.data.synthetic(n_genes=300, seed=0)
+    >>> genes = hpvade.pp.select_genes(ref, labels_key="cell_type", n_genes=100)
+    >>> len(genes)
+    100
+    """
+    if n_genes < 1:
+        raise ValueError(f"n_genes must be a positive integer, got {n_genes}.")
+    var_names = pd.Index(adata.var_names)
+    candidates = np.arange(adata.n_vars)
+    if bulk_genes is not None:
+        candidates = np.flatnonzero(var_names.isin(pd.Index(bulk_genes)))
+    X = _columns(_get_matrix(adata, layer), candidates)
+    detected = np.asarray((X > 0).sum(axis=0)).ravel() >= min(min_cells, adata.n_obs)
+    candidates, X = candidates[detected], X[:, detected]
+    if candidates.size == 0:
+        raise ValueError(
+            "No gene is both shared with the bulk and detected in the reference "
+            f"(reference genes e.g. {list(var_names[:5])}, bulk genes e.g. "
+            f"{list(bulk_genes[:5]) if bulk_genes is not None else []}). Check that both use "
+            "the same gene identifiers (symbols or Ensembl IDs)."
+        )
+    if candidates.size <= n_genes:
+        return list(var_names[candidates])
+
+    labels = adata.obs[labels_key].astype("category")
+    codes = labels.cat.codes.to_numpy()
+    n_types = len(labels.cat.categories)
+    logx = normalize_cpm(X)
+    logx.data = np.log1p(logx.data)
+    means = type_means(logx, codes, n_types)  # types x genes
+
+    chosen = np.zeros(candidates.size, dtype=bool)
+    n_markers = n_genes // 2
+    if n_types > 1:
+        total = means.sum(axis=0)
+        others = (total[None, :] - means) / (n_types - 1)
+        order = np.argsort(-(means - others), axis=1, kind="stable")  # types x genes
+        # round-robin over types (best marker of each type, then the second best, ...) so
+        # that rare types get markers too; first occurrences keep that order
+        flat = order.T.ravel()
+        _, first = np.unique(flat, return_index=True)
+        chosen[flat[np.sort(first)][:n_markers]] = True
+    spread = means.var(axis=0)
+    spread[chosen] = -np.inf
+    n_rest = n_genes - int(chosen.sum())
+    chosen[np.argsort(-spread, kind="stable")[:n_rest]] = True
+    return list(var_names[candidates[np.sort(np.flatnonzero(chosen))]])
+
+
+def match_genes(var_names: Sequence[str], genes: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Locate ``genes`` in ``var_names`` by name.
+
+    Parameters
+    ----------
+    var_names
+        Gene names of the data (e.g. a bulk's ``var_names``), in any order.
+    genes
+        Gene names the model needs, in the model's order.
+
+    Returns
+    -------
+    The position of each of ``genes`` in ``var_names`` (-1 where absent), and the absent genes.
+    """
+    index = pd.Index(var_names)
+    if not index.is_unique:
+        dup = index[index.duplicated()].unique()[:5].tolist()
+        raise ValueError(
+            f"Gene names must be unique; duplicated e.g. {dup}. "
+            "Call adata.var_names_make_unique() on a copy first."
+        )
+    positions = index.get_indexer(pd.Index(genes))
+    missing = [g for g, p in zip(genes, positions, strict=True) if p < 0]
+    return positions, missing
