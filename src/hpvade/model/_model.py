@@ -30,6 +30,7 @@ from ..pp._genes import (
     select_genes,
     type_means,
 )
+from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
 from ._simulate import PseudobulkSimulator
@@ -202,10 +203,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             signature_init=signature,
             mrna_init=mrna,
             n_batch=n_batch,
+            gene_index=positions,
             **self._module_kwargs,
-        )
-        self.module.register_buffer(
-            "gene_index", torch.as_tensor(positions, dtype=torch.long), persistent=False
         )
         self.genes_ = genes
         self.init_params_["non_kwargs"]["genes"] = genes
@@ -249,6 +248,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         labels_key: str,
         layer: str | None = None,
         batch_key: str | None = None,
+        min_cells_per_type: int = 5,
         **kwargs,
     ) -> None:
         """%(summary)s.
@@ -263,14 +263,32 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             Column of ``adata.obs`` with the cell types.
         %(param_layer)s
         %(param_batch_key)s
+        min_cells_per_type
+            Fewest reference cells a cell type needs.
         **kwargs
             Passed to :meth:`~scvi.data.AnnDataManager.register_fields`.
+
+        Raises
+        ------
+        KeyError
+            ``labels_key``, ``batch_key`` or ``layer`` does not exist.
+        ValueError
+            The reference is unusable (not raw counts, NaN, empty cells, too few cells of a
+            type, ...; see ``docs/input-checks.md``) or is a view.
         """
-        if labels_key not in adata.obs:
-            raise KeyError(
-                f"labels_key={labels_key!r} is not a column of adata.obs (columns: "
-                f"{list(adata.obs.columns)})."
+        if adata.is_view:
+            raise ValueError(
+                "The reference is a view of another AnnData (e.g. ref[mask]); setup_anndata "
+                "stores scvi-tools' registry in it, which a view cannot hold. Make it an "
+                "AnnData of its own first: `ref = ref[mask].copy()`."
             )
+        check_reference(
+            adata,
+            layer=layer,
+            labels_key=labels_key,
+            batch_key=batch_key,
+            min_cells_per_type=min_cells_per_type,
+        )
         setup_method_args = cls._get_setup_method_args(**locals())
         fields = [
             LayerField(REGISTRY_KEYS.X_KEY, layer, is_count_data=True),
@@ -289,6 +307,10 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         expression, and the present genes are scaled so that their share of the 1e6 matches
         that of the signature, so that a missing gene never looks like a zero.
         """
+        # too few shared genes -> an error that shows both sides; missing ones warn below
+        check_shared_genes(
+            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
+        )
         positions, missing = match_genes(bulk.var_names, self.genes_)
         n_genes = len(self.genes_)
         present = positions >= 0
@@ -386,8 +408,17 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         """
         bulk_cpm = None
         if bulk is not None:
+            check_bulk(bulk, layer=bulk_layer)
             _, missing = match_genes(bulk.var_names, self.genes_)
             if missing and not self.is_trained_:
+                # genes are re-selected among the shared ones: check those are enough
+                check_shared_genes(
+                    bulk.var_names,
+                    self.adata.var_names,
+                    min_fraction=0.0,
+                    bulk_obs_names=bulk.obs_names,
+                    warn_missing=False,
+                )
                 logger.info(
                     "%d selected genes are missing from the bulk: selecting genes among the "
                     "%d shared ones.",
@@ -478,6 +509,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         self._check_if_trained(warn=False)
         if kind not in ("cell", "mrna"):
             raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
+        check_bulk(bulk, layer=layer, warn_single=False)
         cpm = self._bulk_cpm(bulk, layer=layer)
         p = self._predict(cpm, kind=kind, batch_size=batch_size)
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
@@ -487,16 +519,24 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
 
     @torch.inference_mode()
     def _cell_outputs(
-        self, adata: AnnData | None, indices: Sequence[int] | None, batch_size: int | None
-    ):
+        self,
+        adata: AnnData | None,
+        indices: Sequence[int] | None,
+        batch_size: int | None,
+        key: str,
+        transform=None,
+    ) -> np.ndarray:
+        """Concatenate ``inference`` output ``key`` (optionally transformed) over cells."""
         self._check_if_trained(warn=False)
         adata = self._validate_anndata(adata)
         self.module.eval()
         loader = self._make_data_loader(adata=adata, indices=indices, batch_size=batch_size)
+        parts = []
         for tensors in loader:
-            x = tensors[REGISTRY_KEYS.X_KEY].to(self.device)[:, self.module.gene_index]
-            out = self.module.inference(x, tensors.get(REGISTRY_KEYS.BATCH_KEY))
-            yield out
+            x = self.module.select_genes(tensors[REGISTRY_KEYS.X_KEY].to(self.device))
+            out = self.module.inference(x, tensors.get(REGISTRY_KEYS.BATCH_KEY))[key]
+            parts.append((out if transform is None else transform(out)).cpu().numpy())
+        return np.concatenate(parts)
 
     def get_latent_representation(
         self,
@@ -524,10 +564,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         Array of shape cells x ``n_latent``. Store it with
         ``adata.obsm["X_hpvade"] = model.get_latent_representation()``.
         """
-        key = "q_m" if give_mean else "z"
-        return np.concatenate(
-            [o[key].cpu().numpy() for o in self._cell_outputs(adata, indices, batch_size)]
-        )
+        return self._cell_outputs(adata, indices, batch_size, "q_m" if give_mean else "z")
 
     def get_cell_type_posterior(
         self,
@@ -538,12 +575,11 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
     ) -> pd.DataFrame:
         """VaDE cell-type responsibilities q(c | z) of each cell (cells x types)."""
         adata_ = self._validate_anndata(adata)
-        parts = [
-            self.module.cell_type_posterior(o["q_m"]).cpu().numpy()
-            for o in self._cell_outputs(adata, indices, batch_size)
-        ]
+        post = self._cell_outputs(
+            adata, indices, batch_size, "q_m", self.module.cell_type_posterior
+        )
         index = adata_.obs_names if indices is None else adata_.obs_names[np.asarray(indices)]
-        return pd.DataFrame(np.concatenate(parts), index=index, columns=self.cell_types_)
+        return pd.DataFrame(post, index=index, columns=self.cell_types_)
 
     def get_signature(self) -> pd.DataFrame:
         """Current signature matrix S (genes x cell types, CPM; columns sum to 1e6)."""

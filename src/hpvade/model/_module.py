@@ -80,6 +80,10 @@ class HPVADEModule(BaseModuleClass):
         Whether ``S`` is learnt; otherwise it stays at ``signature_init``.
     learn_mrna
         Whether the mRNA contents are learnt.
+    gene_index
+        Columns of the cell minibatches that hold the G genes, in order (``None``: all of
+        them, already in order). Not saved with the parameters: the model derives it from
+        gene names.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class HPVADEModule(BaseModuleClass):
         lambda_scale: float = 1.0,
         learn_signature: bool = True,
         learn_mrna: bool = True,
+        gene_index: np.ndarray | None = None,
     ):
         super().__init__()
         signature_init = np.asarray(signature_init, dtype=np.float64)
@@ -160,6 +165,12 @@ class HPVADEModule(BaseModuleClass):
         )
         center = np.log1p(signature_init).mean(axis=1)
         self.register_buffer("head_center", torch.as_tensor(center, dtype=torch.float32))
+        index = np.arange(n_input) if gene_index is None else np.asarray(gene_index)
+        if index.shape != (n_input,):
+            raise ValueError(f"gene_index must have {n_input} entries, got {index.shape}.")
+        self.register_buffer(
+            "gene_index", torch.as_tensor(index, dtype=torch.long), persistent=False
+        )
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -173,6 +184,14 @@ class HPVADEModule(BaseModuleClass):
         return self.log_mrna.exp()
 
     # ------------------------------------------------------------------ pieces
+    def select_genes(self, x: torch.Tensor) -> torch.Tensor:
+        """Columns of a cell minibatch that hold the model's genes, in the model's order."""
+        if x.shape[1] == self.n_input and bool(
+            (self.gene_index == torch.arange(self.n_input, device=x.device)).all()
+        ):
+            return x
+        return x[:, self.gene_index.to(x.device)]
+
     def predict_logits(self, bulk_cpm: torch.Tensor) -> torch.Tensor:
         """Logits of the cell fractions of bulk profiles given in CPM over the model's genes."""
         return self.deconv_net(torch.log1p(bulk_cpm) - self.head_center)
@@ -210,7 +229,7 @@ class HPVADEModule(BaseModuleClass):
         pseudo = tensors.get(K.PSEUDO)
         bulk = tensors.get(K.BULK)
         return {
-            "x": cells[REGISTRY_KEYS.X_KEY],
+            "x": self.select_genes(cells[REGISTRY_KEYS.X_KEY]),
             "batch_index": cells.get(REGISTRY_KEYS.BATCH_KEY),
             "pseudo_cpm": None if pseudo is None else pseudo[K.BULK_X],
             "bulk_cpm": None if bulk is None else bulk[K.BULK_X],
@@ -280,7 +299,7 @@ class HPVADEModule(BaseModuleClass):
         reconstructed and observed bulks (pseudo-bulks plus, when given, real bulks).
         """
         cells = tensors.get(K.CELLS, tensors)
-        x = cells[REGISTRY_KEYS.X_KEY]
+        x = self.select_genes(cells[REGISTRY_KEYS.X_KEY])
         labels = cells[REGISTRY_KEYS.LABELS_KEY].long().view(-1)
         iq, gq = inference_outputs, generative_outputs
 

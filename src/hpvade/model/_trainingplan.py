@@ -34,7 +34,8 @@ class HPVADETrainingPlan(TrainingPlan):
         module.first_batch = None
 
     def _check_finite(self, loss_output: LossOutput, mode: str) -> None:
-        terms = {"loss": loss_output.loss, **loss_output.extra_metrics}
+        # the named terms first: a NaN term makes the total NaN too, and the term is the news
+        terms = {**loss_output.extra_metrics, "loss": loss_output.loss}
         for name, value in terms.items():
             if isinstance(value, torch.Tensor) and not torch.isfinite(value).all():
                 raise NonFiniteLossError(
@@ -72,7 +73,7 @@ class HPVADETrainingPlan(TrainingPlan):
         steps = sums.pop("_steps")
         sums.pop("loss")
         self.log_dict(
-            {f"{key}_{mode}": value / steps for key, value in sums.items()},
+            {f"{key}_{mode}": float(value / steps) for key, value in sums.items()},
             on_step=False,
             on_epoch=True,
             sync_dist=self.use_sync_dist,
@@ -94,7 +95,7 @@ class HPVADETrainingPlan(TrainingPlan):
             self.first_batch = {
                 k: float(v) for k, v in loss_output.extra_metrics.items() if v.dim() == 0
             }
-            self.first_batch["loss"] = float(loss_output.loss)
+            self.first_batch["loss"] = float(loss_output.loss.detach())
             self.module.first_batch = self.first_batch
             fb = self.first_batch
             logger.info(

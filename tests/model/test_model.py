@@ -1,0 +1,143 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import scvi
+
+import hpvade
+from ..conftest import TRAIN_KW
+
+LOSS_TERMS = ["loss_proto", "loss_kl", "loss_bulk", "loss_bulk_recon"]
+
+
+def test_proportions_are_a_simplex_and_written_to_obsm(trained):
+    model, _, bulk = trained
+    bulk = bulk.copy()
+    props = model.get_proportions(bulk)
+    assert (props.to_numpy() >= 0).all()
+    np.testing.assert_allclose(props.sum(axis=1), 1.0, atol=1e-5)
+    stored = bulk.obsm["hpvade_proportions"]
+    assert isinstance(stored, pd.DataFrame)
+    assert stored.index.equals(bulk.obs_names)
+    assert list(stored.columns) == ["type_0", "type_1", "type_2", "type_3"]
+    pd.testing.assert_frame_equal(stored, props)
+
+
+def test_key_added_and_no_write(trained):
+    model, _, bulk = trained
+    bulk = bulk.copy()
+    model.get_proportions(bulk, key_added="mine")
+    assert "mine" in bulk.obsm and "hpvade_proportions" not in bulk.obsm
+    model.get_proportions(bulk, key_added=None)
+    assert set(bulk.obsm) == {"true_proportions", "mine"}
+
+
+def test_synthetic_accuracy(trained):
+    model, _, bulk = trained
+    props = model.get_proportions(bulk.copy())
+    truth = bulk.obsm["true_proportions"][props.columns]
+    r = np.corrcoef(props.to_numpy().ravel(), truth.to_numpy().ravel())[0, 1]
+    mae = np.abs(props.to_numpy() - truth.to_numpy()).mean()
+    assert r >= 0.95, r
+    assert mae < 0.05, mae
+
+
+def test_reordering_bulk_genes_changes_nothing(trained):
+    model, _, bulk = trained
+    perm = np.random.default_rng(1).permutation(bulk.n_vars)
+    a = model.get_proportions(bulk.copy(), key_added=None)
+    b = model.get_proportions(bulk[:, perm].copy(), key_added=None)
+    np.testing.assert_allclose(a.to_numpy(), b.to_numpy(), rtol=0, atol=1e-6)
+
+
+def test_missing_bulk_genes_warn_with_count_and_still_work(trained):
+    model, _, bulk = trained
+    drop = model.genes_[:7]
+    sub = bulk[:, ~bulk.var_names.isin(drop)].copy()
+    with pytest.warns(UserWarning, match="7 of the model's"):
+        props = model.get_proportions(sub, key_added=None)
+    np.testing.assert_allclose(props.sum(axis=1), 1.0, atol=1e-5)
+    full = model.get_proportions(bulk.copy(), key_added=None)
+    assert np.abs(props.to_numpy() - full.to_numpy()).max() < 0.1
+
+
+def test_mrna_fractions_follow_mrna_content(trained):
+    model, _, bulk = trained
+    cells = model.get_proportions(bulk.copy(), key_added=None)
+    mrna = model.get_proportions(bulk.copy(), key_added=None, kind="mrna")
+    m = model.get_mrna_content().to_numpy()
+    expected = cells.to_numpy() * m
+    expected /= expected.sum(axis=1, keepdims=True)
+    np.testing.assert_allclose(mrna.to_numpy(), expected, atol=1e-5)
+    # the synthetic types carry 1, 1.5, 2, 2.5 units of mRNA: the learnt order matches
+    assert np.all(np.diff(m) > 0), m
+    with pytest.raises(ValueError, match="kind must be"):
+        model.get_proportions(bulk.copy(), kind="rna")
+
+
+def test_save_load_identical_proportions(trained, tmp_path):
+    model, ref, bulk = trained
+    before = model.get_proportions(bulk.copy(), key_added=None)
+    model.save(tmp_path / "m", overwrite=True)
+    loaded = hpvade.HPVADE.load(tmp_path / "m", adata=ref)
+    after = loaded.get_proportions(bulk.copy(), key_added=None)
+    pd.testing.assert_frame_equal(before, after, check_exact=True)
+    assert loaded.genes_ == model.genes_
+    assert loaded.diagnostics_["first_batch"] == model.diagnostics_["first_batch"]
+
+
+def test_history_has_every_loss_term_per_epoch(trained):
+    model, _, _ = trained
+    for term in LOSS_TERMS:
+        values = model.history[f"{term}_train"].to_numpy(dtype=float).ravel()
+        assert len(values) == 15
+        assert np.isfinite(values).all()
+    bulk_loss = model.history["loss_bulk_train"].to_numpy(dtype=float).ravel()
+    assert bulk_loss[-1] < bulk_loss[0] / 2
+
+
+def test_first_batch_diagnostics(trained):
+    model, _, _ = trained
+    fb = model.diagnostics_["first_batch"]
+    assert 0.99 <= fb["scale_ratio"] <= 1.01
+    assert 0.0 <= fb["p_pred_min"] <= fb["p_pred_max"] <= 1.0
+    for term in LOSS_TERMS:
+        assert np.isfinite(fb[term])
+    sig = model.diagnostics_["signature_init"]
+    assert sig["mean"] == pytest.approx(1e6 / len(model.genes_), rel=1e-6)
+
+
+def test_signature_and_latent(trained):
+    model, ref, _ = trained
+    S = model.get_signature()
+    assert S.shape == (len(model.genes_), 4)
+    np.testing.assert_allclose(S.sum(axis=0), 1e6, rtol=1e-4)
+    z = model.get_latent_representation()
+    assert z.shape == (ref.n_obs, 10)
+    post = model.get_cell_type_posterior()
+    np.testing.assert_allclose(post.sum(axis=1), 1.0, atol=1e-5)
+    # the VaDE components recover the labels
+    acc = (post.idxmax(axis=1) == ref.obs["cell_type"].astype(str)).mean()
+    assert acc > 0.9, acc
+
+
+def test_genes_shared_with_bulk_are_chosen_at_train(synthetic_data):
+    ref, bulk = synthetic_data
+    scvi.settings.seed = 0
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    model = hpvade.HPVADE(ref)
+    assert len(model.genes_) == ref.n_vars
+    sub = bulk[:, 30:].copy()
+    model.train(bulk=sub, max_epochs=1, **TRAIN_KW)
+    assert model.genes_ == list(ref.var_names[30:])
+    assert model.module.n_input == ref.n_vars - 30
+    assert model.init_params_["non_kwargs"]["genes"] == model.genes_
+
+
+def test_untrained_model_refuses_to_predict(synthetic_data):
+    ref, bulk = synthetic_data
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    model = hpvade.HPVADE(ref)
+    with pytest.raises(RuntimeError, match="train"):
+        model.get_proportions(bulk)
