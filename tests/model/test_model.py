@@ -6,6 +6,7 @@ import pytest
 import scvi
 
 import hpvade
+
 from ..conftest import TRAIN_KW
 
 LOSS_TERMS = ["loss_proto", "loss_kl", "loss_bulk", "loss_bulk_recon"]
@@ -28,7 +29,8 @@ def test_key_added_and_no_write(trained):
     model, _, bulk = trained
     bulk = bulk.copy()
     model.get_proportions(bulk, key_added="mine")
-    assert "mine" in bulk.obsm and "hpvade_proportions" not in bulk.obsm
+    assert "mine" in bulk.obsm
+    assert "hpvade_proportions" not in bulk.obsm
     model.get_proportions(bulk, key_added=None)
     assert set(bulk.obsm) == {"true_proportions", "mine"}
 
