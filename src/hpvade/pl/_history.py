@@ -24,7 +24,7 @@ def history(
     model: Any,
     *,
     keys: Sequence[str] | None = None,
-    log: bool | None = None,
+    log: bool = True,
     ncols: int = 3,
     panel_size: tuple[float, float] = (3.4, 2.6),
     ax: Axes | Sequence[Axes] | None = None,
@@ -49,9 +49,8 @@ def history(
         History keys to plot. Default: every key with ``"loss"`` in its name or starting
         with ``"kl_"``, except per-step keys (ending in ``"_step"``).
     log
-        Logarithmic y axis. Default: on every panel whose values are all positive.
-        ``True`` applies it to those panels only (others stay linear, since a log axis
-        cannot show values <= 0); ``False``: linear everywhere.
+        Logarithmic y axis on every panel whose values are all positive (a log axis cannot
+        show values <= 0, so the other panels stay linear). ``False``: linear everywhere.
     ncols
         Number of panel columns.
     panel_size
@@ -68,7 +67,8 @@ def history(
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure` if ``return_fig``, else ``None``.
+    matplotlib.figure.Figure | None
+        The figure if ``return_fig``, else ``None``.
 
     Examples
     --------
@@ -116,7 +116,7 @@ def history(
             values.append(series.to_numpy())
         finite = np.concatenate(values)
         finite = finite[np.isfinite(finite)]
-        if log is not False and finite.size and np.all(finite > 0):
+        if log and finite.size and np.all(finite > 0):
             _log_axis(axis, float(finite.min()), float(finite.max()))
         axis.set_title(term)
         axis.set_xlabel("epoch")

@@ -84,7 +84,8 @@ def predicted_vs_true(
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure` if ``return_fig``, else ``None``.
+    matplotlib.figure.Figure | None
+        The figure if ``return_fig``, else ``None``.
 
     Examples
     --------

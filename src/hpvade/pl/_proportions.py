@@ -98,7 +98,8 @@ def proportions(
 
     Returns
     -------
-    The :class:`~matplotlib.figure.Figure` if ``return_fig``, else ``None``.
+    matplotlib.figure.Figure | None
+        The figure if ``return_fig``, else ``None``.
 
     Examples
     --------
