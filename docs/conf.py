@@ -1,0 +1,131 @@
+"""Sphinx configuration of the hpvade docs (build: ``docs/build.sh``)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import sys
+from datetime import datetime
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+HERE = Path(__file__).parent
+ROOT = HERE.parent
+# the source tree wins over an installed copy, so the docs describe this checkout
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(HERE / "_ext"))
+
+import warnings  # noqa: E402
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+# sphinx-autodoc-typehints 3.6 on Sphinx 9 warns at every docstring; not ours to fix
+warnings.filterwarnings("ignore", message=".*set_application.*is deprecated")
+
+from hpvade_docs import copy_notebooks, render_api_page, write_if_changed  # noqa: E402
+
+# -- project -------------------------------------------------------------------------------
+
+project = "hpvade"
+author = "hpvade developers"
+copyright = f"{datetime.now():%Y}, {author}"
+try:
+    release = version("hpvade")
+except PackageNotFoundError:
+    import hpvade
+
+    release = hpvade.__version__
+version = ".".join(release.split(".")[:2])
+
+# -- generated sources: API page from __all__, tutorials from ../notebooks ----------------
+
+# autosummary stubs are rewritten from scratch, so none survives a name leaving __all__
+shutil.rmtree(HERE / "generated", ignore_errors=True)
+write_if_changed(HERE / "api.md", render_api_page("hpvade"))
+NOTEBOOKS = copy_notebooks(ROOT / "notebooks", HERE / "tutorials")
+
+# -- extensions ----------------------------------------------------------------------------
+
+extensions = [
+    "myst_nb",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "sphinx_autodoc_typehints",  # after napoleon
+    "sphinxcontrib.bibtex",
+    "hpvade_docs",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "myst-nb", ".ipynb": "myst-nb"}
+master_doc = "index"
+templates_path = ["_templates"]
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", "_ext"]
+
+# autodoc / autosummary / napoleon / typehints
+autosummary_generate = True
+autosummary_imported_members = True
+autodoc_member_order = "groupwise"
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_typehints = "description"  # sphinx_autodoc_typehints puts the types there
+typehints_defaults = "braces"
+always_document_param_types = True
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+napoleon_include_init_with_doc = False
+napoleon_use_rtype = True
+napoleon_use_param = True
+default_role = "literal"
+
+# myst / myst-nb: notebooks are rendered with their stored outputs, never executed here
+myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist"]
+myst_heading_anchors = 3
+nb_execution_mode = "off"
+nb_merge_streams = True
+
+# bibliography
+bibtex_bibfiles = ["references.bib"]
+bibtex_reference_style = "author_year"
+bibtex_default_style = "plain"
+
+# intersphinx: needs the network. `HPVADE_DOCS_INTERSPHINX=0/1` forces it off/on; by default
+# it is on when docs.python.org answers, so that an offline `sphinx-build -W` still passes.
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", None),
+    "numpy": ("https://numpy.org/doc/stable/", None),
+    "pandas": ("https://pandas.pydata.org/pandas-docs/stable/", None),
+    "anndata": ("https://anndata.readthedocs.io/en/stable/", None),
+    "scanpy": ("https://scanpy.readthedocs.io/en/stable/", None),
+    "scvi": ("https://docs.scvi-tools.org/en/stable/", None),
+    "torch": ("https://docs.pytorch.org/docs/stable/", None),
+    "matplotlib": ("https://matplotlib.org/stable/", None),
+    "lightning": ("https://lightning.ai/docs/pytorch/stable/", None),
+    "mudata": ("https://mudata.readthedocs.io/en/stable/", None),
+}
+
+
+def _online(host: str = "docs.python.org", timeout: float = 3.0) -> bool:
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
+_intersphinx = os.environ.get("HPVADE_DOCS_INTERSPHINX")
+if _intersphinx == "0" or (_intersphinx is None and not _online()):
+    intersphinx_mapping = {}
+    print("hpvade docs: offline, intersphinx links disabled")
+intersphinx_timeout = 10
+
+# -- html ----------------------------------------------------------------------------------
+
+html_theme = "sphinx_book_theme"
+html_title = "hpvade"
+html_static_path: list[str] = []
+html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
+html_show_sourcelink = False
