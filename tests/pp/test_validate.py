@@ -459,6 +459,10 @@ CASES = [
         ),
         id="bulk-one-sample",
     ),
+    pytest.param(
+        B(lambda: bulk(n_obs=1), kwargs={"warn_single": False}, returns="counts"),
+        id="bulk-one-sample-predict",
+    ),
     pytest.param(B(bulk, returns="counts"), id="bulk-counts"),
     pytest.param(B(lambda: bulk_relative(1e6), returns="relative"), id="bulk-tpm"),
     pytest.param(B(lambda: bulk_relative(1.0), returns="relative"), id="bulk-fractions"),
@@ -488,7 +492,12 @@ CASES = [
             genes(10) + genes(300, "OTHER{}"),
             SYMBOLS,
             raises=ValueError,
-            match=("Only 10 of the model's 200 genes (5%)", "'GENE10'", "'OTHER0'"),
+            match=(
+                "Only 10 of the model's 200 genes (5%)",
+                "'GENE10'",
+                "'OTHER0'",
+                "select the model's genes among the shared ones",
+            ),
         ),
         id="genes-too-few",
     ),
@@ -549,11 +558,15 @@ CASES = [
             match=(
                 "50 of the model's 200 genes are missing from the bulk",
                 "'GENE150'",
-                "150 shared genes",
+                "only the 150 shared genes",
             ),
             returns=SYMBOLS[:150],
         ),
         id="genes-some-missing",
+    ),
+    pytest.param(
+        G(SYMBOLS[:150], SYMBOLS, kwargs={"warn_missing": False}, returns=SYMBOLS[:150]),
+        id="genes-some-missing-silent",
     ),
     pytest.param(
         G(SYMBOLS[::-1] + genes(50, "X{}"), SYMBOLS, returns=SYMBOLS), id="genes-all-shared"

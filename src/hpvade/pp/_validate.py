@@ -530,7 +530,7 @@ def _check_labels(labels: pd.Series, labels_key: str, min_cells: int) -> None:
 # ------------------------------------------------------------------------------ bulk
 
 
-def check_bulk(adata: AnnData, *, layer: str | None = None) -> str:
+def check_bulk(adata: AnnData, *, layer: str | None = None, warn_single: bool = True) -> str:
     """Check bulk RNA-seq samples before training on them or predicting their proportions.
 
     Bulk samples may be counts or relative values on the linear scale (TPM, CPM, FPKM):
@@ -544,6 +544,9 @@ def check_bulk(adata: AnnData, *, layer: str | None = None) -> str:
         The bulk, samples x genes.
     layer
         Layer holding the values; ``None`` uses ``adata.X``.
+    warn_single
+        Warn when the bulk has a single sample (pass ``False`` for prediction, where one
+        sample is fine).
 
     Returns
     -------
@@ -559,7 +562,8 @@ def check_bulk(adata: AnnData, *, layer: str | None = None) -> str:
     Warns
     -----
     UserWarning
-        A bulk with a single sample (fine for prediction, too little to adapt to).
+        A bulk with a single sample, when ``warn_single`` (fine for prediction, too little to
+        adapt the model to).
 
     Examples
     --------
@@ -590,7 +594,7 @@ def check_bulk(adata: AnnData, *, layer: str | None = None) -> str:
             "such samples, e.g. `bulk = bulk[np.asarray(bulk.X.sum(axis=1)).ravel() > 0].copy()`, "
             "or check how the file was read."
         )
-    if adata.n_obs == 1:
+    if adata.n_obs == 1 and warn_single:
         _warn(
             f"The bulk has a single sample ({adata.obs_names[0]!r}). That is fine for "
             "get_proportions, but training on it (train(bulk=...)) adapts the model to one "
@@ -632,6 +636,7 @@ def check_shared_genes(
     min_shared: int = 100,
     min_fraction: float = 0.5,
     bulk_obs_names: Iterable[str] | None = None,
+    warn_missing: bool = True,
 ) -> pd.Index:
     """Check that a bulk has enough of the model's genes, and explain a mismatch.
 
@@ -653,6 +658,9 @@ def check_shared_genes(
         Smallest fraction of the model's genes that must be in the bulk.
     bulk_obs_names
         The bulk's sample names, if available: used to recognise a transposed bulk.
+    warn_missing
+        Warn when some model genes are missing (pass ``False`` when the caller warns itself,
+        saying how it handles them).
 
     Returns
     -------
@@ -666,7 +674,7 @@ def check_shared_genes(
     Warns
     -----
     UserWarning
-        Some of the model's genes are missing from the bulk.
+        Some of the model's genes are missing from the bulk (when ``warn_missing``).
     """
     bulk = pd.Index([str(g) for g in bulk_genes])
     model = pd.Index([str(g) for g in model_genes])
@@ -683,14 +691,20 @@ def check_shared_genes(
             f"bulk's {len(bulk)} genes; hpvade needs at least {need} and {min_fraction:.0%}. "
             f"Reference genes: [{_show(only_model)}]; bulk genes: [{_show(only_bulk)}]."
         )
-        message += _diagnose_mismatch(model, bulk, len(shared), bulk_obs_names)
-        raise ValueError(message)
+        hints = _diagnose_mismatch(model, bulk, len(shared), bulk_obs_names)
+        if not hints:
+            hints = (
+                " If the bulk measures fewer genes (e.g. a panel), select the model's genes "
+                "among the shared ones: pass the bulk before training, HPVADE(ref, bulk=bulk) "
+                "or model.train(bulk=bulk)."
+            )
+        raise ValueError(message + hints)
     missing = len(model) - len(shared)
-    if missing:
+    if missing and warn_missing:
         _warn(
             f"{missing} of the model's {len(model)} genes are missing from the bulk (e.g. "
-            f"{_show(model[~model.isin(bulk)])}); proportions are estimated from the "
-            f"{len(shared)} shared genes."
+            f"{_show(model[~model.isin(bulk)])}); only the {len(shared)} shared genes "
+            "carry information about the bulk."
         )
     return shared
 
