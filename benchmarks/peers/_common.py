@@ -1,4 +1,4 @@
-"""Input/output shared by every method runner (numpy, scipy and pandas only).
+"""Input/output shared by every method runner (numpy, numpy only).
 
 A runner is called as ``python <runner>.py INPUT_DIR OUTPUT_CSV [VARIANT]`` with the
 interpreter of its own venv. ``INPUT_DIR/inputs.npz`` holds the reference (cells x
@@ -8,13 +8,13 @@ genes, raw counts), its labels, the bulk (samples x the same genes, counts or TP
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 
 def load(input_dir: str | Path) -> dict:
@@ -77,8 +77,12 @@ def write(path: str | Path, props: np.ndarray, samples, types) -> None:
     p = np.clip(np.asarray(props, dtype=float), 0.0, None)
     s = p.sum(axis=1, keepdims=True)
     s[s == 0] = 1.0
-    df = pd.DataFrame(p / s, index=list(samples), columns=list(types))
-    df.to_csv(path)
+    p = p / s
+    with open(path, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["", *types])
+        for name, row in zip(samples, p, strict=True):
+            w.writerow([str(name), *(repr(float(v)) for v in row)])
 
 
 def threads() -> int:
