@@ -389,8 +389,9 @@ def check_reference(
     Examples
     --------
     >>> import hpvade
-    >>> ref = hpvade.data.synthetic()[0]  # doctest: +SKIP
-    >>> hpvade.pp.check_reference(ref, layer=None, labels_key="cell_type")  # doctest: +SKIP
+    >>> from hpvade.pp._validate import check_reference
+    >>> ref, _ = hpvade.data.synthetic()
+    >>> check_reference(ref, layer=None, labels_key="cell_type")
     """
     what = "reference"
     if int(min_cells_per_type) < 1:
@@ -568,8 +569,9 @@ def check_bulk(adata: AnnData, *, layer: str | None = None, warn_single: bool = 
     Examples
     --------
     >>> import hpvade
-    >>> bulk = hpvade.data.synthetic()[1]  # doctest: +SKIP
-    >>> hpvade.pp.check_bulk(bulk)  # doctest: +SKIP
+    >>> from hpvade.pp._validate import check_bulk
+    >>> _, bulk = hpvade.data.synthetic()
+    >>> check_bulk(bulk)
     'counts'
     """
     what = "bulk"
@@ -665,6 +667,12 @@ def check_shared_genes(
     Returns
     -------
     The shared genes, in the model's order.
+
+    Examples
+    --------
+    >>> from hpvade.pp._validate import check_shared_genes
+    >>> check_shared_genes(["CD3E", "MS4A1", "LYZ"], ["MS4A1", "CD3E"], min_shared=2)
+    Index(['MS4A1', 'CD3E'], dtype='object')
 
     Raises
     ------
