@@ -75,6 +75,49 @@ def test_single_epoch_is_visible():
     assert line.get_marker() == "o"
 
 
+def test_log_ticks_three_to_seven():
+    from hpvade.pl._history import _log_ticks
+
+    assert _log_ticks(0.035, 0.51, (1.0, 2.0, 5.0)) == pytest.approx([0.05, 0.1, 0.2, 0.5])
+    # a range under one decade: (1, 2, 5) gives 2 ticks, so the axis uses (1, 2, 3, 5)
+    hist = {"loss_bulk_train": _entry("loss_bulk_train", [0.012, 0.006, 0.0023])}
+    fig = pl.history(hist, return_fig=True)
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    lo, hi = ax.get_ylim()
+    labels = [t.get_text() for t in ax.get_yticklabels() if t.get_text()]
+    assert [float(s) for s in labels if lo <= float(s) <= hi] == [0.003, 0.005, 0.01]
+
+
+def test_key_names_of_scvi_and_hpvade():
+    from hpvade.pl._history import _split_key
+
+    assert _split_key("train_loss_epoch") == ("loss", "train")
+    assert _split_key("train_loss") == ("loss", "train")
+    assert _split_key("validation_loss") == ("loss", "validation")
+    assert _split_key("loss_bulk_recon_real_train") == ("loss_bulk_recon_real", "train")
+    assert _split_key("kl_local_validation") == ("kl_local", "validation")
+    assert _split_key("elbo") == ("elbo", "elbo")
+
+
+def test_default_keys_skip_diagnostics_and_steps():
+    hist = {
+        k: _entry(k, [1.0, 0.5])
+        for k in [
+            "train_loss",
+            "train_loss_step",
+            "scale_ratio_train",
+            "p_pred_min_train",
+            "loss_bulk_train",
+            "kl_local_train",
+            "lr-Adam",
+        ]
+    }
+    fig = pl.history(hist, return_fig=True)
+    titles = [ax.get_title() for ax in fig.axes if ax.get_visible()]
+    assert titles == ["loss", "loss_bulk", "kl_local"]
+
+
 def test_errors(hist):
     with pytest.raises(ValueError, match="empty"):
         pl.history({})

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-# scvi-tools names of the total loss; every other term is "<term>_train" / "<term>_validation"
-_TOTAL = {"train_loss_epoch": ("loss", "train"), "validation_loss": ("loss", "validation")}
+# scvi-tools names the total loss "train_loss_epoch" / "validation_loss" and every other
+# term "<term>_train" / "<term>_validation"
 _SPLITS = ("train", "validation")
 
 
@@ -35,10 +35,10 @@ def history(
     """Every loss term per epoch, one panel per term, train and validation together.
 
     scvi-tools keeps the training history as a dict of one-column DataFrames indexed by
-    epoch (``model.history``). The total loss is ``"train_loss_epoch"`` /
-    ``"validation_loss"``; the other terms are ``"<term>_train"`` / ``"<term>_validation"``
-    (e.g. ``"loss_bulk_train"``). Each term gets one panel titled with its name, the
-    train curve solid and the validation curve dashed.
+    epoch (``model.history``). The total loss is ``"train_loss_epoch"`` (or
+    ``"train_loss"``) / ``"validation_loss"``; the other terms are ``"<term>_train"`` /
+    ``"<term>_validation"`` (e.g. ``"loss_bulk_train"``). Each term gets one panel titled
+    with its name, the train curve solid and the validation curve dashed.
 
     Parameters
     ----------
@@ -126,28 +126,49 @@ def history(
     return _finish(fig, show=show, save=save, return_fig=return_fig, ax_given=ax is not None)
 
 
+# tick mantissas on a log axis, sparse to dense
+_LOG_SUBS = (
+    (1.0,),
+    (1.0, 2.0, 5.0),
+    (1.0, 2.0, 3.0, 5.0),
+    (1.0, 1.5, 2.0, 3.0, 4.0, 5.0, 7.0),
+    (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0),
+)
+
+
 def _log_axis(axis: Axes, lo: float, hi: float) -> None:
-    """Log y axis with plain-number labels (``0.02``, ``300``), as many as the range allows."""
+    """Log y axis with plain-number labels (``0.02``, ``300``), at least 3 if possible."""
     axis.set_yscale("log")
-    decades = np.log10(hi / lo) if lo > 0 else np.inf
-    if decades < 1:
-        subs = tuple(range(1, 10))
-    elif decades < 2.5:
-        subs = (1, 2, 5)
-    else:
-        subs = (1,)
+    subs = _LOG_SUBS[-1]
+    for candidate in _LOG_SUBS:
+        if len(_log_ticks(lo, hi, candidate)) >= 3:
+            subs = candidate
+            break
     axis.yaxis.set_major_locator(ticker.LogLocator(base=10, subs=subs, numticks=12))
     axis.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
     axis.yaxis.set_minor_formatter(ticker.NullFormatter())
 
 
+def _log_ticks(lo: float, hi: float, subs: tuple[float, ...]) -> list[float]:
+    """Return the ticks ``s * 10**e`` (``s`` in ``subs``) that lie in ``[lo, hi]``."""
+    first, last = int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi)))
+    ticks = [s * 10.0**e for e in range(first, last + 1) for s in subs]
+    return [t for t in ticks if lo <= t <= hi]
+
+
 def _split_key(key: str) -> tuple[str, str]:
-    """``"loss_bulk_train"`` -> ``("loss_bulk", "train")``; unknown suffixes -> the key."""
-    if key in _TOTAL:
-        return _TOTAL[key]
+    """Return ``(term, split)`` of a history key.
+
+    ``"loss_bulk_train"`` -> ``("loss_bulk", "train")``; ``"train_loss_epoch"`` and
+    ``"train_loss"`` -> ``("loss", "train")``; ``"validation_loss"`` -> ``("loss",
+    "validation")``; a key with no split -> ``(key, key)``.
+    """
+    base = key.removesuffix("_epoch")
     for split in _SPLITS:
-        if key.endswith(f"_{split}"):
-            return key[: -len(split) - 1], split
+        if base.startswith(f"{split}_"):
+            return base[len(split) + 1 :], split
+        if base.endswith(f"_{split}"):
+            return base[: -len(split) - 1], split
     return key, key
 
 
