@@ -231,6 +231,37 @@ def _join(base: str, target: str) -> str:
     return f"{parent}/{target}" if parent else target
 
 
+#: private paths that type hints resolve to -> the public names the inventories list
+QUALNAME_OVERRIDES = {
+    "anndata._core.anndata.AnnData": "anndata.AnnData",
+    "mudata._core.mudata.MuData": "mudata.MuData",
+    "pandas.core.frame.DataFrame": "pandas.DataFrame",
+    "pandas.core.series.Series": "pandas.Series",
+    "matplotlib.axes._axes.Axes": "matplotlib.axes.Axes",
+    "scvi.model.base._base_model.BaseModelClass": "scvi.model.base.BaseModelClass",
+    "scvi.model.base._training_mixin.UnsupervisedTrainingMixin": (
+        "scvi.model.base.UnsupervisedTrainingMixin"
+    ),
+    "scvi.module.base._base_module.BaseModuleClass": "scvi.module.base.BaseModuleClass",
+    "scvi.module.base._base_module.LossOutput": "scvi.module.base.LossOutput",
+    "scvi.train._trainingplans.TrainingPlan": "scvi.train.TrainingPlan",
+}
+
+
+def _missing_reference(app, env, node, contnode):
+    """Retry an unresolved private path under its public name, through intersphinx."""
+    target = node.get("reftarget")
+    if node.get("refdomain") != "py" or target not in QUALNAME_OVERRIDES:
+        return None
+    from sphinx.ext.intersphinx import missing_reference
+
+    node["reftarget"] = QUALNAME_OVERRIDES[target]
+    resolved = missing_reference(app, env, node, contnode)
+    if resolved is None:
+        node["reftarget"] = target
+    return resolved
+
+
 def _optional_docs(env) -> set[str]:
     if not hasattr(env, "hpvade_optional_toctree_docs"):
         env.hpvade_optional_toctree_docs = set()
@@ -255,4 +286,5 @@ def setup(app):
     app.connect("env-get-outdated", _outdated)
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
+    app.connect("missing-reference", _missing_reference)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
