@@ -74,6 +74,8 @@ autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"  # sphinx_autodoc_typehints puts the types there
 typehints_defaults = "braces"
 always_document_param_types = True
+# ":rtype: None" is noise, and appended after a closing doctest it breaks the markup
+typehints_document_rtype_none = False
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_include_init_with_doc = False
