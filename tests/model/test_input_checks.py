@@ -124,12 +124,6 @@ SETUPS = [
         _ref_object_labels,
         {"batch_key": "donor"},
         id="batch-key",
-        marks=pytest.mark.xfail(
-            strict=True,
-            raises=RuntimeError,
-            reason="core bug: with batch_key, training fails in scvi's one_hot (the batch "
-            "index reaches the encoder as a float tensor, not long)",
-        ),
     ),
 ]
 

@@ -358,6 +358,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         batch_size: int = 128,
         n_pseudobulk: int = 64,
         cells_per_pseudobulk: int = 500,
+        gene_noise: float = 0.0,
         min_steps_per_epoch: int = 20,
         train_size: float = 1.0,
         validation_size: float | None = None,
@@ -389,6 +390,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             Pseudo-bulks simulated per step.
         cells_per_pseudobulk
             Reference cells summed into each pseudo-bulk.
+        gene_noise
+            Standard deviation of the log-normal gene-wise noise of the pseudo-bulks.
         min_steps_per_epoch
             Smallest number of steps in an epoch.
         train_size
@@ -434,6 +437,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             codes,
             len(self.cell_types_),
             cells_per_mixture=cells_per_pseudobulk,
+            gene_noise=gene_noise,
             seed=settings.seed if settings.seed is not None else 0,
         )
         splitter_kwargs = {

@@ -192,6 +192,12 @@ class HPVADEModule(BaseModuleClass):
             return x
         return x[:, self.gene_index.to(x.device)]
 
+    def _batch_covariate(self, batch_index: torch.Tensor | None) -> list[torch.Tensor]:
+        """The batch covariate as scvi's layers want it (integer codes), or nothing."""
+        if self.n_batch <= 1 or batch_index is None:
+            return []
+        return [batch_index.long()]
+
     def predict_logits(self, bulk_cpm: torch.Tensor) -> torch.Tensor:
         """Logits of the cell fractions of bulk profiles given in CPM over the model's genes."""
         return self.deconv_net(torch.log1p(bulk_cpm) - self.head_center)
@@ -212,7 +218,7 @@ class HPVADEModule(BaseModuleClass):
     def prototypes(self) -> torch.Tensor:
         """Decoded mean expression at each component's mean, types x genes, CPM."""
         device = self.prior_mu.device
-        cat = [torch.zeros(self.n_labels, 1, device=device)] if self.n_batch > 1 else []
+        cat = self._batch_covariate(torch.zeros(self.n_labels, 1, device=device))
         library = torch.zeros(self.n_labels, 1, device=device)
         px_scale, _, _, _ = self.decoder("gene", self.prior_mu, library, *cat)
         return CPM_SCALE * px_scale
@@ -246,7 +252,7 @@ class HPVADEModule(BaseModuleClass):
         """Encode cells; predict proportions of pseudo-bulks and real bulks."""
         library = x.sum(dim=1, keepdim=True)
         x_norm = torch.log1p(1e4 * x / library.clamp(min=1.0))
-        cat = [batch_index] if self.n_batch > 1 and batch_index is not None else []
+        cat = self._batch_covariate(batch_index)
         q_m, q_v, z = self.z_encoder(x_norm, *cat)
         out = {
             "q_m": q_m,
@@ -280,7 +286,7 @@ class HPVADEModule(BaseModuleClass):
         p_bulk: torch.Tensor | None = None,
     ) -> dict:
         """Decode cells (negative binomial) and reconstruct bulks from proportions."""
-        cat = [batch_index] if self.n_batch > 1 and batch_index is not None else []
+        cat = self._batch_covariate(batch_index)
         _, _, px_rate, _ = self.decoder("gene", z, library, *cat)
         out = {"px": NegativeBinomial(mu=px_rate, theta=self.px_r.exp())}
         if p_pseudo is not None:

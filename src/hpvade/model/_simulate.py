@@ -27,6 +27,9 @@ class PseudobulkSimulator:
         Cells drawn (with replacement) for each mixture.
     sparse_fraction
         Share of mixtures in which each type is absent with probability 1/2.
+    gene_noise
+        Standard deviation of a log-normal factor applied to each gene of each mixture
+        (sample-to-sample and protocol variation that summing cells does not produce).
     seed
         Seed of the simulator's random generator.
     """
@@ -39,6 +42,7 @@ class PseudobulkSimulator:
         *,
         cells_per_mixture: int = 500,
         sparse_fraction: float = 0.5,
+        gene_noise: float = 0.0,
         seed: int = 0,
     ):
         self.X = sparse.csr_matrix(X, dtype=np.float32)
@@ -46,6 +50,7 @@ class PseudobulkSimulator:
         self.n_types = int(n_types)
         self.cells_per_mixture = int(cells_per_mixture)
         self.sparse_fraction = float(sparse_fraction)
+        self.gene_noise = float(gene_noise)
         self._order = np.argsort(codes, kind="stable")
         self._size = np.bincount(codes, minlength=self.n_types)
         self._start = np.concatenate([[0], np.cumsum(self._size)[:-1]])
@@ -90,6 +95,8 @@ class PseudobulkSimulator:
             (np.ones(pair.size, dtype=np.float32), (mix, cells)), shape=(n, self.X.shape[0])
         )
         counts = np.asarray((W @ self.X).todense(), dtype=np.float64)
+        if self.gene_noise > 0:
+            counts *= np.exp(self.gene_noise * rng.standard_normal(counts.shape))
         totals = counts.sum(axis=1, keepdims=True)
         cpm = counts * (CPM_SCALE / np.maximum(totals, 1e-12))
         fractions = k / self.cells_per_mixture
