@@ -112,3 +112,13 @@ def test_errors(bulk):
         pl.predicted_vs_true(pred, pred.add_prefix("other "))
     with pytest.raises(ValueError, match="truth="):
         pl.predicted_vs_true(pred)
+
+
+def test_same_numbers_as_the_benchmark_metrics():
+    benchmark = pytest.importorskip("hpvade.benchmark")
+    rng = np.random.default_rng(3)
+    for _ in range(5):
+        x = rng.dirichlet(np.ones(3), size=30)[:, 0]
+        y = np.clip(x + rng.normal(scale=0.05, size=30), 0, None)
+        assert _pearson(x, y) == pytest.approx(benchmark.pearson(x, y), rel=1e-9)
+        assert _ccc(x, y) == pytest.approx(benchmark.ccc(x, y), rel=1e-9)
