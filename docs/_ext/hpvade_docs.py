@@ -18,6 +18,8 @@ import pkgutil
 import types
 from pathlib import Path
 
+from docutils import nodes
+from docutils.parsers.rst import directives
 from docutils.statemachine import StringList
 from sphinx.directives.other import TocTree
 from sphinx.errors import PycodeError
@@ -194,7 +196,12 @@ def copy_notebooks(src: Path, dst: Path) -> list[str]:
 
 
 class OptionalTocTree(TocTree):
-    """A ``toctree`` whose entries that match no document are left out, silently."""
+    """A ``toctree`` whose entries that match no document are left out, silently.
+
+    With the ``:empty:`` option, a paragraph of that text stands in for a toctree left empty.
+    """
+
+    option_spec = {**TocTree.option_spec, "empty": directives.unchanged}
 
     def run(self):
         env = self.state.document.settings.env
@@ -216,8 +223,9 @@ class OptionalTocTree(TocTree):
                 kept.append(line)
             else:
                 logger.info("optional-toctree: %r matches no document, left out", entry)
+        empty = self.options.pop("empty", None)
         if not kept:
-            return []
+            return [nodes.paragraph(text=empty)] if empty else []
         if any(any(ch in k for ch in "*?[") for k in kept):
             self.options["glob"] = True
         self.content = StringList(kept, source=self.content.source(0))
