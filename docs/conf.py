@@ -56,6 +56,7 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "matplotlib.sphinxext.plot_directive",
     "sphinx_autodoc_typehints",  # after napoleon
     "sphinxcontrib.bibtex",
     "hpvade_docs",
@@ -88,6 +89,13 @@ myst_enable_extensions = ["colon_fence", "dollarmath", "amsmath", "deflist"]
 myst_heading_anchors = 3
 nb_execution_mode = "off"
 nb_merge_streams = True
+
+# plot directive (docs/plotting.md): figures drawn at build time
+plot_include_source = False
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 110)]
+plot_rcparams = {"figure.max_open_warning": 0}
 
 # bibliography
 bibtex_bibfiles = ["references.bib"]
