@@ -113,8 +113,6 @@ intersphinx_mapping = {
     "scvi": ("https://docs.scvi-tools.org/en/stable/", None),
     "torch": ("https://docs.pytorch.org/docs/stable/", None),
     "matplotlib": ("https://matplotlib.org/stable/", None),
-    "lightning": ("https://lightning.ai/docs/pytorch/stable/", None),
-    "mudata": ("https://mudata.readthedocs.io/en/stable/", None),
 }
 
 
