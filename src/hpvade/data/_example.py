@@ -36,7 +36,8 @@ def pbmc3k_reference() -> AnnData:
 
     Returns
     -------
-    AnnData with counts (CSR) in ``X``.
+    anndata.AnnData
+        Counts (CSR) in ``X``.
 
     Examples
     --------
@@ -60,7 +61,8 @@ def finotello2019_bulk() -> AnnData:
 
     Returns
     -------
-    AnnData with counts (CSR) in ``X``.
+    anndata.AnnData
+        Counts (CSR) in ``X``.
 
     Examples
     --------

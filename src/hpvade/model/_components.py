@@ -25,7 +25,8 @@ def safe_proportion_loss(p_pred: torch.Tensor, p_true: torch.Tensor) -> torch.Te
 
     Returns
     -------
-    0-d tensor.
+    torch.Tensor
+        0-d tensor.
     """
     p_true_safe = p_true.clamp(min=PROP_EPS)
     p_true_safe = p_true_safe / p_true_safe.sum(dim=1, keepdim=True)

@@ -508,7 +508,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
 
         Returns
         -------
-        DataFrame indexed by ``bulk.obs_names`` with one column per cell type; rows sum to 1.
+        pandas.DataFrame
+            Indexed by ``bulk.obs_names``, one column per cell type; rows sum to 1.
         """
         self._check_if_trained(warn=False)
         if kind not in ("cell", "mrna"):
@@ -565,8 +566,9 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
 
         Returns
         -------
-        Array of shape cells x ``n_latent``. Store it with
-        ``adata.obsm["X_hpvade"] = model.get_latent_representation()``.
+        numpy.ndarray
+            Cells x ``n_latent``. Store it with
+            ``adata.obsm["X_hpvade"] = model.get_latent_representation()``.
         """
         return self._cell_outputs(adata, indices, batch_size, "q_m" if give_mean else "z")
 

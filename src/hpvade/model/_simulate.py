@@ -79,9 +79,9 @@ class PseudobulkSimulator:
 
         Returns
         -------
-        cpm
+        cpm : numpy.ndarray
             ``n`` x genes float32 array, each row summing to 1e6.
-        fractions
+        fractions : numpy.ndarray
             ``n`` x types float32 array of the realised cell fractions (rows sum to 1).
         """
         rng = self.rng

@@ -58,7 +58,8 @@ def normalize_cpm(X, *, target_sum: float = CPM_SCALE) -> np.ndarray | sparse.cs
 
     Returns
     -------
-    A new matrix of the same kind (dense float32 array, or CSR float32).
+    numpy.ndarray | scipy.sparse.csr_matrix
+        A new matrix of the same kind (dense float32 array, or CSR float32).
 
     Examples
     --------
@@ -125,7 +126,8 @@ def select_genes(
 
     Returns
     -------
-    The selected gene names, in the reference's order.
+    list[str]
+        The selected gene names, in the reference's order.
 
     Examples
     --------
@@ -191,7 +193,10 @@ def match_genes(var_names: Sequence[str], genes: Sequence[str]) -> tuple[np.ndar
 
     Returns
     -------
-    The position of each of ``genes`` in ``var_names`` (-1 where absent), and the absent genes.
+    positions : numpy.ndarray
+        The position of each of ``genes`` in ``var_names`` (-1 where absent).
+    missing : list[str]
+        The absent genes.
     """
     index = pd.Index(var_names)
     if not index.is_unique:

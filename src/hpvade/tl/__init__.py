@@ -1,1 +1,3 @@
-__all__: list[str] = []
+from ._deconvolve import deconvolve
+
+__all__ = ["deconvolve"]
