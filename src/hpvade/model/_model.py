@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 import pandas as pd
 import torch
+from mudata import MuData
 from scvi import REGISTRY_KEYS, settings
 from scvi.data import AnnDataManager
 from scvi.data.fields import CategoricalObsField, LayerField
@@ -43,6 +44,15 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+
+def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
+    """The reference and bulk modalities recorded by :meth:`HPVADE.setup_mudata`."""
+    mods = mdata.uns.get("hpvade")
+    if not mods:
+        raise ValueError("Set up the MuData first: HPVADE.setup_mudata(mdata, labels_key=...).")
+    return mdata.mod[mods["reference_mod"]], mdata.mod[mods["bulk_mod"]]
+
+
 #: fewer shared genes than this makes a bulk unusable
 _MIN_SHARED_GENES = 50
 
@@ -59,7 +69,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
     Parameters
     ----------
     adata
-        Reference registered with :meth:`setup_anndata`: raw counts, cell types in ``obs``.
+        Reference registered with :meth:`setup_anndata`: raw counts, cell types in ``obs``;
+        or a MuData registered with :meth:`setup_mudata` (reference and bulk modalities).
     bulk
         Bulk samples to be deconvolved (optional): when given, genes are restricted to those
         shared with it. A bulk passed to :meth:`train` does the same if the model is untrained.
@@ -114,7 +125,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
 
     def __init__(
         self,
-        adata: AnnData,
+        adata: AnnData | MuData,
         *,
         bulk: AnnData | None = None,
         genes: Sequence[str] | None = None,
@@ -134,6 +145,10 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         learn_signature: bool = True,
         learn_mrna: bool = True,
     ):
+        self._mudata_bulk = None
+        if isinstance(adata, MuData):
+            adata, self._mudata_bulk = _mudata_modalities(adata)
+            bulk = self._mudata_bulk if bulk is None else bulk
         super().__init__(adata)
         self._module_kwargs = {
             "n_latent": n_latent,
@@ -299,6 +314,69 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         manager.register_fields(adata, **kwargs)
         cls.register_manager(manager)
 
+    @classmethod
+    def setup_mudata(
+        cls,
+        mdata: MuData,
+        *,
+        labels_key: str,
+        reference_mod: str = "rna",
+        bulk_mod: str = "bulk",
+        layer: str | None = None,
+        batch_key: str | None = None,
+        min_cells_per_type: int = 5,
+    ) -> None:
+        """Set up a MuData holding the single-cell reference and the bulks as two modalities.
+
+        The modalities need not share observations (cells and bulk samples are different
+        things). The reference modality is set up as by :meth:`setup_anndata`; the names of
+        both modalities are recorded in ``mdata.uns["hpvade"]``. ``HPVADE(mdata)`` then
+        trains on the reference with the bulk modality as its real bulks, and
+        ``model.get_proportions(mdata)`` writes into the bulk modality's ``obsm``.
+
+        Parameters
+        ----------
+        mdata
+            MuData with a reference modality (raw counts, cell types in ``obs``) and a bulk
+            modality (counts or TPM).
+        labels_key
+            Column of the reference modality's ``obs`` with the cell types.
+        reference_mod
+            Name of the reference modality.
+        bulk_mod
+            Name of the bulk modality.
+        layer
+            Layer of the reference modality with the counts; ``None`` uses its ``X``.
+        batch_key
+            Column of the reference modality's ``obs`` with batches.
+        min_cells_per_type
+            Fewest reference cells a cell type needs.
+
+        Examples
+        --------
+        >>> import mudata, hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> mdata = mudata.MuData({"rna": ref, "bulk": bulk})
+        >>> hpvade.HPVADE.setup_mudata(mdata, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(mdata)
+        >>> model.train(max_epochs=5)
+        >>> props = model.get_proportions(mdata)  # also in mdata["bulk"].obsm
+        """
+        for role, name in (("reference_mod", reference_mod), ("bulk_mod", bulk_mod)):
+            if name not in mdata.mod:
+                raise KeyError(
+                    f"{role}={name!r} is not a modality of the MuData (modalities: "
+                    f"{list(mdata.mod)})."
+                )
+        cls.setup_anndata(
+            mdata.mod[reference_mod],
+            labels_key=labels_key,
+            layer=layer,
+            batch_key=batch_key,
+            min_cells_per_type=min_cells_per_type,
+        )
+        mdata.uns["hpvade"] = {"reference_mod": reference_mod, "bulk_mod": bulk_mod}
+
     # ------------------------------------------------------------------ bulk input
     def _bulk_cpm(self, bulk: AnnData, *, layer: str | None) -> np.ndarray:
         """Bulk profiles as CPM over the model's genes (samples x G, float32).
@@ -351,7 +429,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
     def train(
         self,
         *,
-        bulk: AnnData | None = None,
+        bulk: AnnData | MuData | None = None,
         bulk_layer: str | None = None,
         max_epochs: int = 50,
         lr: float = 1e-3,
@@ -373,7 +451,9 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         Parameters
         ----------
         bulk
-            Real bulk samples (counts or TPM, samples x genes). Without labels, their
+            Real bulk samples (counts or TPM, samples x genes), or a MuData set up with
+            :meth:`setup_mudata` (its bulk modality); for a model built from a MuData, the
+            bulk modality is the default. Without labels, their
             reconstruction adapts the model to the target data (signature, mRNA contents,
             gene-wise platform scale). If the model is untrained and the bulk lacks some of
             the selected genes, genes are re-selected among those shared with it.
@@ -410,6 +490,10 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             Passed to :class:`~scvi.train.Trainer` (e.g. ``enable_progress_bar=False``).
         """
         bulk_cpm = None
+        if bulk is None:
+            bulk = self._mudata_bulk
+        elif isinstance(bulk, MuData):
+            bulk = _mudata_modalities(bulk)[1]
         if bulk is not None:
             check_bulk(bulk, layer=bulk_layer)
             _, missing = match_genes(bulk.var_names, self.genes_)
@@ -483,7 +567,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
 
     def get_proportions(
         self,
-        bulk: AnnData,
+        bulk: AnnData | MuData,
         *,
         layer: str | None = None,
         key_added: str | None = PROPORTIONS_KEY,
@@ -495,7 +579,9 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         Parameters
         ----------
         bulk
-            Bulk samples (counts or TPM), samples x genes; genes are matched by name.
+            Bulk samples (counts or TPM), samples x genes; genes are matched by name. A
+            MuData set up with :meth:`setup_mudata` stands for its bulk modality (the
+            proportions go into that modality's ``obsm``).
         layer
             Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
         key_added
@@ -512,6 +598,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             Indexed by ``bulk.obs_names``, one column per cell type; rows sum to 1.
         """
         self._check_if_trained(warn=False)
+        if isinstance(bulk, MuData):
+            bulk = _mudata_modalities(bulk)[1]
         if kind not in ("cell", "mrna"):
             raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
         check_bulk(bulk, layer=layer, warn_single=False)
