@@ -132,6 +132,7 @@ class BenchSet:
     mapping: dict[str, str] | None
     units: str
     note: str
+    truth_kind: str = "cell"
 
 
 def _read(path: Path) -> ad.AnnData:
@@ -167,6 +168,7 @@ def load_set(name: str, data: Path, *, seed: int = 0) -> BenchSet:
             None,
             "counts",
             "340 RNA mixtures, 3 cell lines (RNA fractions)",
+            truth_kind="mrna",
         )
     if name == "pseudobulk":
         full = _read(pbmc_ref)
@@ -203,7 +205,12 @@ def write_inputs(s: BenchSet, d: Path) -> None:
         bulk_X=bulk_x.astype(np.float32),
         samples=np.asarray(s.bulk.obs_names, dtype=str),
     )
-    params = {"set": s.name, "bulk_units": s.units, "n_genes": len(genes)}
+    params = {
+        "set": s.name,
+        "bulk_units": s.units,
+        "truth_kind": s.truth_kind,
+        "n_genes": len(genes),
+    }
     (d / "params.json").write_text(json.dumps(params))
     logger.info(
         "set %s: %d ref cells, %d bulks, %d shared genes",
@@ -221,7 +228,7 @@ def _run_child(cmd: list[str], *, env: dict, cwd: Path, log: Path, timeout: floa
     """Run ``cmd`` through ``_launch.py``; return (rc, wall s, peak RSS MiB, timed_out)."""
     usage = cwd / "_usage.json"
     full = [sys.executable, "-S", str(HERE / "_launch.py"), str(usage), *cmd]
-    with open(log, "a") as fh:
+    with open(log, "w") as fh:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
             full, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
@@ -256,7 +263,8 @@ def run_one(
     logs.mkdir(parents=True, exist_ok=True)
     log = logs / f"{s.name}__{method}.log"
     try:
-        py = sys.executable if m.env is None else str(ensure_env(m.env, log=log))
+        envlog = logs / f"{m.env}.pip.log"
+        py = sys.executable if m.env is None else str(ensure_env(m.env, log=envlog))
     except Exception as err:  # noqa: BLE001
         return {**row, "status": "failed", "error": f"install: {err}"[:300]}
     preds = out / "predictions"
