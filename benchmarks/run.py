@@ -233,13 +233,15 @@ def _run_child(cmd: list[str], *, env: dict, cwd: Path, log: Path, timeout: floa
         proc = subprocess.Popen(
             full, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=cwd, start_new_session=True
         )
+        timed_out = False
         try:
             proc.wait(timeout=timeout)
-            timed_out = False
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
             timed_out = True
+        finally:  # timeout, or the harness itself interrupted: end the method's group
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
         wall = time.perf_counter() - t0
     if usage.exists():
         u = json.loads(usage.read_text())
@@ -394,6 +396,10 @@ def machine() -> str:
 # ------------------------------------------------------------------------------ main
 
 
+def _sigterm(signum, frame):  # turn SIGTERM into an exception so children are ended
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse arguments, run every method on every set, write the reports."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -402,13 +408,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--methods", default=",".join(METHODS), help="comma-separated")
     p.add_argument("--sets", default=",".join(SETS), help="comma-separated")
     p.add_argument("--threads", type=int, default=2, help="threads per method")
-    p.add_argument("--timeout", type=float, default=900, help="seconds per method and set")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per method and set")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--resume", action="store_true", help="reuse rows of an earlier run in --out/runs"
     )
     a = p.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
+    signal.signal(signal.SIGTERM, _sigterm)
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     sets = [s.strip() for s in a.sets.split(",") if s.strip()]
     for m in methods:

@@ -4,7 +4,7 @@
 ``scaden process`` (log2 + per-sample min-max, genes shared with the bulk), ``scaden
 train`` (ensemble of the three published architectures), ``scaden predict`` on the bulk
 as given (counts, or TPM for Hoek: Scaden scales every sample itself). Reduced for the
-2-core machine: 2,000 simulated samples (default 1,000; the paper 32,000) and 1,000
+2-core machine: 1,000 simulated samples (the default; the paper used 32,000) and 500
 training steps per model instead of 5,000. Needs ``TF_USE_LEGACY_KERAS=1``.
 """
 
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from _common import args, write
 
-N_SIM, CELLS, STEPS = 2000, 100, 1000
+N_SIM, CELLS, STEPS = 1000, 100, 500
 
 
 def main() -> None:
