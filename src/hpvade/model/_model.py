@@ -53,8 +53,6 @@ def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
     return mdata.mod[mods["reference_mod"]], mdata.mod[mods["bulk_mod"]]
 
 
-#: fewer shared genes than this makes a bulk unusable
-_MIN_SHARED_GENES = 50
 
 
 class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
@@ -392,13 +390,6 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         positions, missing = match_genes(bulk.var_names, self.genes_)
         n_genes = len(self.genes_)
         present = positions >= 0
-        if present.sum() < min(_MIN_SHARED_GENES, n_genes):
-            raise ValueError(
-                f"Only {int(present.sum())} of the model's {n_genes} genes are in the bulk. "
-                f"Model genes e.g. {self.genes_[:5]}; bulk genes e.g. "
-                f"{list(bulk.var_names[:5])}. Use the same gene identifiers (symbols or "
-                "Ensembl IDs) in the reference and the bulk."
-            )
         if missing:
             warnings.warn(
                 f"{len(missing)} of the model's {n_genes} genes are missing from the bulk "
@@ -406,12 +397,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
                 UserWarning,
                 stacklevel=settings.warnings_stacklevel,
             )
+        # values were checked by check_bulk (finite, non-negative, linear scale)
         X = _columns(_get_matrix(bulk, layer), positions[present]).toarray().astype(np.float64)
-        if not np.isfinite(X).all() or (X < 0).any():
-            raise ValueError(
-                "The bulk holds negative, NaN or infinite values over the model's genes. "
-                "Pass counts or TPM on the linear scale."
-            )
         sig_mean = self.module.signature.detach().cpu().numpy().mean(axis=1).astype(np.float64)
         share = sig_mean[present].sum() / CPM_SCALE
         totals = X.sum(axis=1, keepdims=True)
