@@ -31,7 +31,8 @@ def main() -> None:
     os.chdir(tmp)
     (tmp / "sc").mkdir()
     x = pd.DataFrame(d["ref_X"], columns=genes)
-    x.index = [f"cell{i}" for i in range(len(x))]
+    # numeric cell names: scaden reads the file with dtype=float32, index included
+    x.index = np.arange(len(x))
     x.to_csv(tmp / "sc" / "ref_counts.txt", sep="\t")
     pd.DataFrame({"Celltype": d["ref_labels"]}).to_csv(
         tmp / "sc" / "ref_celltypes.txt", sep="\t", index=False
