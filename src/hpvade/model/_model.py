@@ -53,8 +53,6 @@ def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
     return mdata.mod[mods["reference_mod"]], mdata.mod[mods["bulk_mod"]]
 
 
-
-
 class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
     """HP-VaDE: cell-type proportions of bulk RNA-seq from a labelled single-cell reference.
 
@@ -395,7 +393,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
                 f"{len(missing)} of the model's {n_genes} genes are missing from the bulk "
                 f"(e.g. {missing[:5]}); they are filled with the signature's mean expression.",
                 UserWarning,
-                stacklevel=settings.warnings_stacklevel,
+                stacklevel=3,  # the user's call of train / get_proportions
             )
         # values were checked by check_bulk (finite, non-negative, linear scale)
         X = _columns(_get_matrix(bulk, layer), positions[present]).toarray().astype(np.float64)
@@ -589,6 +587,11 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             bulk = _mudata_modalities(bulk)[1]
         if kind not in ("cell", "mrna"):
             raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
+        # gene names first: a transposed or wrongly annotated bulk is the likelier mistake,
+        # and its values would otherwise be judged against the wrong axis
+        check_shared_genes(
+            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
+        )
         check_bulk(bulk, layer=layer, warn_single=False)
         cpm = self._bulk_cpm(bulk, layer=layer)
         p = self._predict(cpm, kind=kind, batch_size=batch_size)

@@ -225,4 +225,5 @@ def _panel(ax: Axes, x: np.ndarray, y: np.ndarray, *, color: str | None) -> None
         ha="left",
         va="top",
         fontsize="small",
+        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.7, "lw": 0},
     )

@@ -232,6 +232,7 @@ def _bars(
             x[first : last + 1] += 0.5 * k
     values = props.to_numpy()
     bottom = np.zeros(n)
+    ax.set_axisbelow(True)  # grid lines of a style sheet stay behind the bars
     for j, cell_type in enumerate(props.columns):
         heights = np.nan_to_num(values[:, j])
         ax.bar(
@@ -298,6 +299,7 @@ def _heatmap(
     n, c = values.shape
     vmax = float(np.nanmax(values)) if np.isfinite(values).any() else 1.0
     im = ax.imshow(values, aspect="auto", cmap=cmap, vmin=0.0, vmax=max(vmax, 1e-12))
+    ax.grid(False)  # scanpy's figure style draws a grid over the cells otherwise
     cbar = ax.get_figure().colorbar(im, ax=ax, shrink=0.8, pad=0.02)
     cbar.set_label("proportion")
     ax.set_xticks(np.arange(c))
