@@ -120,3 +120,20 @@ def test_fixed_signature_is_not_learnt():
     out.loss.backward()
     assert module.signature_logits.grad is None
     assert out.extra_metrics["loss_signature"].item() == 0.0
+
+
+@pytest.mark.parametrize("weight", [0.0, 1.0])
+def test_real_bulk_weight_scales_the_real_reconstruction(weight):
+    module = _module(real_bulk_weight=weight)
+    module.eval()  # no dropout: the two passes see the same network
+    full = _batch()
+    batch = {k: v for k, v in full.items() if k != K.BULK}
+    torch.manual_seed(0)  # the same latent sample z in both passes
+    _, _, with_bulk = module(full)
+    torch.manual_seed(0)
+    _, _, without = module(batch)
+    real = with_bulk.extra_metrics["loss_bulk_recon_real"].item()
+    assert real > 0  # always reported
+    gap = with_bulk.loss.item() - without.loss.item()
+    # the platform-scale penalty is 0 at init, so the gap is the weighted real-bulk term
+    assert gap == pytest.approx(module.lambda_bulk_recon * weight * real, rel=1e-4, abs=1e-6)

@@ -76,6 +76,9 @@ class HPVADEModule(BaseModuleClass):
         Weight of the tie between the signature and the decoded prototypes.
     lambda_scale
         Weight of the penalty that keeps the platform scale near 1 (on log scale).
+    real_bulk_weight
+        Weight of the real bulks' reconstruction relative to the pseudo-bulks' inside
+        ``loss_bulk_recon``.
     learn_signature
         Whether ``S`` is learnt; otherwise it stays at ``signature_init``.
     learn_mrna
@@ -106,6 +109,7 @@ class HPVADEModule(BaseModuleClass):
         lambda_bulk_recon: float = LAMBDA_BULK_RECON,
         lambda_signature: float = 1.0,
         lambda_scale: float = 1.0,
+        real_bulk_weight: float = 0.0,
         learn_signature: bool = True,
         learn_mrna: bool = True,
         gene_index: np.ndarray | None = None,
@@ -127,6 +131,7 @@ class HPVADEModule(BaseModuleClass):
         self.lambda_bulk_recon = lambda_bulk_recon
         self.lambda_signature = lambda_signature
         self.lambda_scale = lambda_scale
+        self.real_bulk_weight = real_bulk_weight
 
         cat_list = [n_batch] if n_batch > 1 else None
         self.z_encoder = Encoder(
@@ -343,7 +348,7 @@ class HPVADEModule(BaseModuleClass):
                 torch.log1p(gq["b_rec_bulk"]), torch.log1p(bulk[K.BULK_X])
             )
             loss_scale = (self.log_gene_scale**2).mean()
-        loss_bulk_recon = loss_recon_pseudo + loss_recon_bulk
+        loss_bulk_recon = loss_recon_pseudo + self.real_bulk_weight * loss_recon_bulk
 
         total = (
             self.lambda_proto * (loss_proto + self.lambda_signature * loss_signature)
