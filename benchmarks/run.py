@@ -297,7 +297,8 @@ def run_one(
         rc, wall, rss, timed_out = _run_child(
             cmd, env=env, cwd=Path(cwd), log=log, timeout=timeout
         )
-    row.update({"wall_s": round(wall, 1), "peak_rss_mb": round(rss)})
+    # a killed method leaves no usage record: its peak RSS is unknown (NaN)
+    row.update({"wall_s": round(wall, 1), "peak_rss_mb": round(rss) if np.isfinite(rss) else rss})
     if timed_out:
         return {**row, "status": "failed", "error": f"timed out after {timeout:.0f} s"}
     if rc != 0 or not pred_csv.exists():

@@ -23,6 +23,11 @@ from _common import args, write
 N_SIM, CELLS, STEPS = 1000, 100, 500
 
 
+def _run(cmd: list[str]) -> None:
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+
+
 def main() -> None:
     d, out, _ = args()
     genes = d["genes"].astype(str)
@@ -30,6 +35,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="scaden_"))
     os.chdir(tmp)
     (tmp / "sc").mkdir()
+    (tmp / "sim").mkdir()
     x = pd.DataFrame(d["ref_X"], columns=genes)
     # numeric cell names: scaden reads the file with dtype=float32, index included
     x.index = np.arange(len(x))
@@ -40,28 +46,14 @@ def main() -> None:
     pd.DataFrame(d["bulk_X"].T, index=genes, columns=samples).to_csv(tmp / "bulk.txt", sep="\t")
     scaden = str(Path(sys.executable).parent / "scaden")
     np.random.seed(0)  # noqa: NPY002 - scaden draws from the global numpy state
-    steps = [
-        [
-            scaden,
-            "simulate",
-            "-d",
-            "sc",
-            "-o",
-            "sim",
-            "-n",
-            str(N_SIM),
-            "-c",
-            str(CELLS),
-            "--pattern",
-            "*_counts.txt",
-        ],
-        [scaden, "process", "sim/data.h5ad", "bulk.txt", "--processed_path", "proc.h5ad"],
-        [scaden, "train", "proc.h5ad", "--model_dir", "model", "--steps", str(STEPS)],
-        [scaden, "predict", "bulk.txt", "--model_dir", "model", "--outname", "pred.txt"],
-    ]
-    for cmd in steps:
-        print("+", " ".join(cmd), flush=True)
-        subprocess.run(cmd, check=True)
+    sim = [scaden, "simulate", "-d", "sc", "-o", "sim", "-n", str(N_SIM), "-c", str(CELLS)]
+    sim += ["--pattern", "*_counts.txt"]
+    _run(sim)
+    # scaden 1.1.2 writes the merged training set to the working directory
+    merged = "data.h5ad" if Path("data.h5ad").exists() else "sim/data.h5ad"
+    _run([scaden, "process", merged, "bulk.txt", "--processed_path", "proc.h5ad"])
+    _run([scaden, "train", "proc.h5ad", "--model_dir", "model", "--steps", str(STEPS)])
+    _run([scaden, "predict", "bulk.txt", "--model_dir", "model", "--outname", "pred.txt"])
     pred = pd.read_table(tmp / "pred.txt", index_col=0)
     pred.index = pred.index.astype(str)
     write(out, pred.loc[samples, d["types"]].to_numpy(), samples, d["types"])
