@@ -356,7 +356,7 @@ def to_markdown(df: pd.DataFrame, meta: dict) -> str:
                 if r.empty:
                     cells.append("")
                 elif r.iloc[0]["status"] != "ok":
-                    cells.append("failed")
+                    cells.append(str(r.iloc[0]["status"]))
                 else:
                     cells.append(cell(r.iloc[0]))
             lines.append(f"| {m} | " + " | ".join(cells) + " |")
@@ -372,7 +372,7 @@ def to_markdown(df: pd.DataFrame, meta: dict) -> str:
     )
     fails = df[df["status"] != "ok"]
     if len(fails):
-        lines.extend(["## Failures", ""])
+        lines.extend(["## Failed or not run", ""])
         for _, r in fails.iterrows():
             lines.append(f"- {r['method']} on {r['set']}: {r['error']}")
         lines.append("")
@@ -414,7 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--resume", action="store_true", help="reuse rows of an earlier run in --out/runs"
     )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="only rebuild the tables from --out/runs; missing runs are listed as not run",
+    )
     a = p.parse_args(argv)
+    a.resume = a.resume or a.report_only
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     signal.signal(signal.SIGTERM, _sigterm)
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
@@ -431,9 +437,10 @@ def main(argv: list[str] | None = None) -> int:
     rows, per_type = [], []
     with tempfile.TemporaryDirectory(prefix="hpvade_bench_") as tmp:
         for sname in sets:
-            s = load_set(sname, a.data, seed=a.seed)
-            inputs = Path(tmp) / sname
-            write_inputs(s, inputs)
+            if not a.report_only:
+                s = load_set(sname, a.data, seed=a.seed)
+                inputs = Path(tmp) / sname
+                write_inputs(s, inputs)
             for m in methods:
                 cache = runs / f"{sname}__{m}.json"
                 if a.resume and cache.exists():
@@ -443,6 +450,11 @@ def main(argv: list[str] | None = None) -> int:
                         per_type.append(pd.DataFrame(pt))
                     rows.append(row)
                     logger.info("reusing %s on %s", m, sname)
+                    continue
+                if a.report_only:
+                    rows.append(
+                        {"method": m, "set": sname, "status": "not run", "error": "not run"}
+                    )
                     continue
                 row = run_one(m, s, inputs, out, threads=a.threads, timeout=a.timeout)
                 pt = row.pop("per_type", None)
