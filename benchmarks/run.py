@@ -82,7 +82,7 @@ class Method:
 
 
 METHODS: dict[str, Method] = {
-    "hpvade": Method(None, "hpvade_runner.py", note="hpvade public API, 20 epochs"),
+    "hpvade": Method(None, "hpvade_runner.py", note="hpvade public API, defaults"),
     "nnls": Method(None, "baselines.py", "nnls", note="baseline: NNLS on type-mean CPM"),
     "nusvr": Method(
         None, "baselines.py", "nusvr", note="baseline: CIBERSORT-style nu-SVR, 50 markers/type"
