@@ -301,6 +301,9 @@ def run_one(
     row.update({"wall_s": round(wall, 1), "peak_rss_mb": round(rss) if np.isfinite(rss) else rss})
     if timed_out:
         return {**row, "status": "failed", "error": f"timed out after {timeout:.0f} s"}
+    if rc == -signal.SIGKILL:
+        msg = f"killed by SIGKILL (out of memory?) at a peak RSS of {rss:.0f} MiB"
+        return {**row, "status": "failed", "error": msg}
     if rc != 0 or not pred_csv.exists():
         return {**row, "status": "failed", "error": f"exit {rc}: {_reason(log)}"}
     try:
