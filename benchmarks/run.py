@@ -83,6 +83,12 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "hpvade": Method(None, "hpvade_runner.py", note="hpvade public API, defaults"),
+    # ablation rows: one lever at a time (see hpvade_runner.py)
+    "hpvade_v1": Method(None, "hpvade_runner.py", "v1", note="ablation: 0.1.0 defaults"),
+    "hpvade_seed": Method(None, "hpvade_runner.py", "seed", note="ablation: + seed adaptation"),
+    "hpvade_head": Method(None, "hpvade_runner.py", "head", note="ablation: 1,000 genes, head"),
+    "hpvade_fit": Method(None, "hpvade_runner.py", "fit", note="ablation: + sqrt signature fit"),
+    "hpvade_cal": Method(None, "hpvade_runner.py", "cal", note="ablation: + platform scale"),
     "nnls": Method(None, "baselines.py", "nnls", note="baseline: NNLS on type-mean CPM"),
     "nusvr": Method(
         None, "baselines.py", "nusvr", note="baseline: CIBERSORT-style nu-SVR, 50 markers/type"

@@ -5,6 +5,16 @@ CPM itself). ``HPVADE(ref)``, ``train(bulk=bulk)`` with the default number of ep
 ``get_proportions(bulk, kind=...)``: cell fractions where the truth counts cells (flow
 cytometry, pseudo-bulks), mRNA fractions where it measures RNA (CellBench mixtures).
 The model is not tuned to these sets.
+
+Variants (the ablation rows of docs/benchmarks.md; each changes one thing against the
+row before it, the default last):
+
+- ``v1``: the defaults of hpvade 0.1.0's first release (5,000 genes, the head's output);
+- ``seed``: ``v1`` with the seed's adaptation to the real bulks (``real_bulk_weight=1``);
+- ``head``: 1,000 genes, the head's output (``method="head"``);
+- ``fit``: ``head`` refined by the square-root signature fit, no calibration, no reweighting;
+- ``cal``: ``fit`` with the gene-wise platform scale calibrated from the head;
+- no variant: the defaults (``cal`` plus one round of gene reweighting).
 """
 
 from __future__ import annotations
@@ -22,7 +32,9 @@ from _common import args, write
 
 
 def main() -> None:
-    d, out, _ = args()
+    d, out, variant = args()
+    if variant not in (None, "v1", "seed", "head", "fit", "cal"):
+        raise SystemExit(f"unknown variant {variant!r}")
     import scvi
 
     import hpvade
@@ -46,10 +58,29 @@ def main() -> None:
         var=pd.DataFrame(index=genes),
     )
     hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
-    model = hpvade.HPVADE(ref)
+    init = {}
+    if variant in ("v1", "seed"):
+        init = {"n_genes": 5000, "real_bulk_weight": 1.0 if variant == "seed" else 0.0}
+    model = hpvade.HPVADE(ref, **init)
     model.train(bulk=bulk, accelerator="cpu", enable_progress_bar=False)
     kind = "mrna" if d["params"].get("truth_kind") == "mrna" else "cell"
-    props = model.get_proportions(bulk, kind=kind)
+    if variant in ("fit", "cal"):
+        from hpvade.model import refine_proportions
+
+        p0 = model.get_proportions(bulk, method="head", key_added=None)
+        sig = model.get_signature().to_numpy()
+        mrna = model.get_mrna_content().to_numpy()
+        cpm = model._bulk_cpm(bulk, layer=None)
+        p, _ = refine_proportions(
+            cpm, sig, mrna, p0.to_numpy(), calibrate=variant == "cal", n_reweight=0
+        )
+        if kind == "mrna":
+            p = p * mrna
+            p = p / p.sum(axis=1, keepdims=True)
+        props = pd.DataFrame(p, index=p0.index, columns=p0.columns)
+    else:
+        method = "head" if variant in ("v1", "seed", "head") else "refine"
+        props = model.get_proportions(bulk, kind=kind, method=method)
     write(out, props.loc[bulk.obs_names, d["types"]].to_numpy(), bulk.obs_names, d["types"])
 
 

@@ -45,6 +45,29 @@ def test_synthetic_accuracy(trained):
     assert mae < 0.05, mae
 
 
+def test_refine_improves_on_the_head_and_head_is_available(trained):
+    model, _, bulk = trained
+    truth = bulk.obsm["true_proportions"]
+    err = {}
+    for method in ("head", "refine"):
+        props = model.get_proportions(bulk.copy(), key_added=None, method=method)
+        np.testing.assert_allclose(props.sum(axis=1), 1.0, atol=1e-5)
+        assert (props.to_numpy() >= 0).all()
+        err[method] = np.abs(props.to_numpy() - truth[props.columns].to_numpy()).mean()
+    # the synthetic bulks are sums of reference-like cells: the signature fit is exact there
+    assert err["refine"] < err["head"], err
+    with pytest.raises(ValueError, match="method must be"):
+        model.get_proportions(bulk.copy(), method="nnls")
+
+
+def test_a_single_sample_gets_the_head_fractions(trained):
+    model, _, bulk = trained
+    one = bulk[:1].copy()
+    head = model.get_proportions(one, key_added=None, method="head")
+    refined = model.get_proportions(one, key_added=None)
+    np.testing.assert_allclose(refined.to_numpy(), head.to_numpy(), atol=1e-12)
+
+
 def test_reordering_bulk_genes_changes_nothing(trained):
     model, _, bulk = trained
     perm = np.random.default_rng(1).permutation(bulk.n_vars)

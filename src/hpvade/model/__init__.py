@@ -1,5 +1,6 @@
 from ._model import HPVADE
 from ._module import HPVADEModule
+from ._refine import calibrate_platform, refine_proportions
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan, NonFiniteLossError
 
@@ -9,4 +10,6 @@ __all__ = [
     "HPVADETrainingPlan",
     "NonFiniteLossError",
     "PseudobulkSimulator",
+    "calibrate_platform",
+    "refine_proportions",
 ]

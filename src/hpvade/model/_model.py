@@ -34,6 +34,7 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
+from ._refine import refine_proportions
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -131,7 +132,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         *,
         bulk: AnnData | None = None,
         genes: Sequence[str] | None = None,
-        n_genes: int = 5000,
+        n_genes: int = 1000,
         n_latent: int = 10,
         n_hidden: int = 128,
         n_layers: int = 1,
@@ -567,9 +568,21 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         layer: str | None = None,
         key_added: str | None = PROPORTIONS_KEY,
         kind: Literal["cell", "mrna"] = "cell",
+        method: Literal["refine", "head"] = "refine",
         batch_size: int = 1024,
     ) -> pd.DataFrame:
         """Cell-type proportions of bulk samples.
+
+        The deconvolution head predicts the fractions of every sample in one forward pass
+        (``method="head"``). By default (``method="refine"``) they are then refined by fitting
+        each bulk with the learnt signature and mRNA contents on a square-root scale, after a
+        gene-wise platform scale has been calibrated on all the samples of the call from the
+        head's fractions (:func:`~hpvade.model.refine_proportions`). The head sets the level
+        of each type across the samples; the fit resolves the differences between samples,
+        which a linear model of the signature generalises better to cells the reference does
+        not contain. Samples passed together share the platform scale: deconvolve samples of
+        one protocol together. A single sample keeps the head's fractions (there is nothing to
+        calibrate against).
 
         Parameters
         ----------
@@ -584,6 +597,9 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         kind
             ``"cell"``: fractions of cells (what flow cytometry measures); ``"mrna"``:
             fractions of the sample's mRNA.
+        method
+            ``"refine"``: the head's fractions refined by the calibrated signature fit;
+            ``"head"``: the head's fractions as they are.
         batch_size
             Samples per forward pass.
 
@@ -597,6 +613,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             bulk = _mudata_modalities(bulk)[1]
         if kind not in ("cell", "mrna"):
             raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
+        if method not in ("refine", "head"):
+            raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
         # gene names first: a transposed or wrongly annotated bulk is the likelier mistake,
         # and its values would otherwise be judged against the wrong axis
         check_shared_genes(
@@ -604,7 +622,17 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         )
         check_bulk(bulk, layer=layer, warn_single=False)
         cpm = self._bulk_cpm(bulk, layer=layer)
-        p = self._predict(cpm, kind=kind, batch_size=batch_size)
+        p = self._predict(cpm, kind="cell", batch_size=batch_size)
+        if method == "refine":
+            p, _ = refine_proportions(
+                cpm,
+                self.module.signature.detach().cpu().double().numpy(),
+                self.module.mrna_content.detach().cpu().double().numpy(),
+                p,
+            )
+        if kind == "mrna":
+            w = p * self.module.mrna_content.detach().cpu().double().numpy()
+            p = w / w.sum(axis=1, keepdims=True)
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:
             bulk.obsm[key_added] = df

@@ -97,7 +97,7 @@ def select_genes(
     *,
     labels_key: str,
     layer: str | None = None,
-    n_genes: int = 5000,
+    n_genes: int = 1000,
     bulk_genes: Sequence[str] | None = None,
     min_cells: int = 3,
 ) -> list[str]:

@@ -24,6 +24,7 @@ def deconvolve(
     bulk_layer: str | None = None,
     max_epochs: int = 50,
     kind: str = "cell",
+    method: str = "refine",
     key_added: str = PROPORTIONS_KEY,
     seed: int | None = 0,
     copy: bool = False,
@@ -32,9 +33,9 @@ def deconvolve(
     """Train HP-VaDE on a reference and write the bulk's proportions into ``obsm``.
 
     The scanpy-style one-call path: :meth:`~hpvade.HPVADE.setup_anndata`, a model with the
-    genes shared by ``reference`` and ``bulk``, :meth:`~hpvade.HPVADE.train` with the bulk
-    (pseudo-bulks plus adaptation to the bulk), then
-    :meth:`~hpvade.HPVADE.get_proportions`.
+    genes shared by ``reference`` and ``bulk``, :meth:`~hpvade.HPVADE.train` on pseudo-bulks
+    simulated from the reference, then :meth:`~hpvade.HPVADE.get_proportions` (by default
+    the head's fractions refined by the calibrated signature fit over all of ``bulk``).
 
     Parameters
     ----------
@@ -52,6 +53,8 @@ def deconvolve(
         Training epochs.
     kind
         ``"cell"`` (fractions of cells) or ``"mrna"`` (fractions of mRNA).
+    method
+        ``"refine"`` (default) or ``"head"``; see :meth:`~hpvade.HPVADE.get_proportions`.
     key_added
         ``bulk.obsm`` key of the proportions (a DataFrame indexed by ``obs_names``).
     seed
@@ -83,5 +86,5 @@ def deconvolve(
     HPVADE.setup_anndata(reference, labels_key=labels_key, layer=layer)
     model = HPVADE(reference, bulk=bulk)
     model.train(bulk=bulk, bulk_layer=bulk_layer, max_epochs=max_epochs, **train_kwargs)
-    model.get_proportions(bulk, layer=bulk_layer, key_added=key_added, kind=kind)
+    model.get_proportions(bulk, layer=bulk_layer, key_added=key_added, kind=kind, method=method)
     return bulk if copy else model
