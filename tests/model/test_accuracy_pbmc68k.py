@@ -53,10 +53,14 @@ def test_heldout_pseudobulks_meet_the_seed_bar():
     model = hpvade.HPVADE(train)
     model.train(max_epochs=50, **TRAIN_KW)
     pred = model.get_proportions(bulk)[list(types)].to_numpy()
+    head = model.get_proportions(bulk, method="head")[list(types)].to_numpy()
 
     r = np.corrcoef(pred.ravel(), truth.ravel())[0, 1]
     mae = np.abs(pred - truth).mean()
-    assert r > 0.85, r
-    assert mae < 0.05, mae
+    # measured: r 0.923, MAE 0.030 (the head alone: MAE 0.038); the seed's bar is 0.85 / 0.05
+    assert r > 0.90, r
+    assert mae < 0.04, mae
+    # the signature fit generalises to held-out cells better than the head alone
+    assert mae < np.abs(head - truth).mean()
     losses = model.history["train_loss"].to_numpy(dtype=float).ravel()
     assert np.isfinite(losses).all()
