@@ -543,20 +543,19 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         if first_batch is not None:
             self.diagnostics_["first_batch"] = first_batch
         if bulk_cpm is not None:
-            p = self._predict(bulk_cpm, kind="cell")
+            p = self._predict(bulk_cpm)
             self.diagnostics_["bulk_proportion_range"] = (float(p.min()), float(p.max()))
             logger.info("Predicted proportions of the bulks in [%.4f, %.4f]", p.min(), p.max())
 
     # ------------------------------------------------------------------ outputs
     @torch.inference_mode()
-    def _predict(self, cpm: np.ndarray, *, kind: str, batch_size: int = 1024) -> np.ndarray:
+    def _predict(self, cpm: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+        """The head's cell fractions of bulk CPM profiles (samples x types, float64)."""
         self.module.eval()
         out = []
         for start in range(0, cpm.shape[0], batch_size):
             x = torch.as_tensor(cpm[start : start + batch_size], device=self.device)
             p = torch.softmax(self.module.predict_logits(x), dim=-1)
-            if kind == "mrna":
-                p = self.module.cell_to_mrna(p)
             out.append(p.double().cpu().numpy())
         p = np.concatenate(out, axis=0)
         return p / p.sum(axis=1, keepdims=True)
@@ -622,16 +621,13 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         )
         check_bulk(bulk, layer=layer, warn_single=False)
         cpm = self._bulk_cpm(bulk, layer=layer)
-        p = self._predict(cpm, kind="cell", batch_size=batch_size)
+        p = self._predict(cpm, batch_size=batch_size)
+        mrna = self.module.mrna_content.detach().cpu().double().numpy()
         if method == "refine":
-            p, _ = refine_proportions(
-                cpm,
-                self.module.signature.detach().cpu().double().numpy(),
-                self.module.mrna_content.detach().cpu().double().numpy(),
-                p,
-            )
+            signature = self.module.signature.detach().cpu().double().numpy()
+            p, _ = refine_proportions(cpm, signature, mrna, p)
         if kind == "mrna":
-            w = p * self.module.mrna_content.detach().cpu().double().numpy()
+            w = p * mrna
             p = w / w.sum(axis=1, keepdims=True)
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:

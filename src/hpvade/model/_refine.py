@@ -41,9 +41,7 @@ def calibrate_platform(
     numpy.ndarray
         Scale per gene (geometric mean over genes is not normalised; only ratios matter).
     """
-    w = p0 * mrna
-    w = w / w.sum(axis=1, keepdims=True)
-    rec = w @ signature.T
+    rec = _mix(torch.as_tensor(p0), torch.as_tensor(signature), torch.as_tensor(mrna)).numpy()
     return np.exp(np.mean(np.log((cpm + eps) / (rec + eps)), axis=0))
 
 
