@@ -80,6 +80,36 @@ def test_reweighting_discounts_genes_the_signature_cannot_explain():
     assert np.abs(rew - p).mean() < 0.8 * np.abs(plain - p).mean()
 
 
+def test_reweighting_to_convergence_with_cauchy_weights_sheds_platform_shifted_genes():
+    S, p, rng = _mixtures(n_samples=20, seed=6)
+    bulk = p @ S.T
+    # a fifth of the genes are measured 3-20 fold off by the bulk protocol, in every sample
+    shifted = rng.choice(S.shape[0], size=S.shape[0] // 5, replace=False)
+    sign = rng.choice([-1.0, 1.0], shifted.size)
+    bulk[:, shifted] *= np.exp(sign * rng.uniform(1, 3, shifted.size))
+    bulk = _cpm(bulk)
+    flat = np.full_like(p, 1 / p.shape[1])
+    kw = {"calibrate": False}
+    plain, _ = refine_proportions(bulk, S, np.ones(4), flat, n_reweight=0, **kw)
+    once, _ = refine_proportions(bulk, S, np.ones(4), flat, n_reweight=1, **kw)
+    robust, _ = refine_proportions(
+        bulk, S, np.ones(4), flat, n_reweight=20, weight_scale=12.5, tol=5e-4, **kw
+    )
+    err = {k: np.abs(v - p).mean() for k, v in {"plain": plain, "once": once, "M": robust}.items()}
+    assert err["M"] < 0.6 * err["plain"], err
+    assert err["M"] < 0.75 * err["once"], err  # measured 0.023 vs 0.040 (plain 0.046)
+
+
+def test_tol_stops_the_reweighting_early():
+    S, p, rng = _mixtures(n_samples=10, seed=7)
+    bulk = _cpm((p @ S.T) * np.exp(0.3 * rng.standard_normal((10, S.shape[0]))))
+    p0 = np.full_like(p, 1 / p.shape[1])
+    once, _ = refine_proportions(bulk, S, np.ones(4), p0, n_reweight=1)
+    # every change is below a tolerance of 1: the first round is the last
+    early, _ = refine_proportions(bulk, S, np.ones(4), p0, n_reweight=10, tol=1.0)
+    np.testing.assert_array_equal(early, once)
+
+
 @pytest.mark.parametrize("n_reweight", [0, 1])
 def test_outputs_are_finite_for_zero_bulks_and_zero_fractions(n_reweight):
     S, p, _ = _mixtures(n_samples=5, seed=5)
