@@ -89,6 +89,18 @@ METHODS: dict[str, Method] = {
     "hpvade_head": Method(None, "hpvade_runner.py", "head", note="ablation: 1,000 genes, head"),
     "hpvade_fit": Method(None, "hpvade_runner.py", "fit", note="ablation: + sqrt signature fit"),
     "hpvade_cal": Method(None, "hpvade_runner.py", "cal", note="ablation: + platform scale"),
+    "hpvade_noise": Method(
+        None, "hpvade_runner.py", "noise", note="alternative: trained with gene noise 1.0"
+    ),
+    "hpvade_headnoise": Method(
+        None, "hpvade_runner.py", "headnoise", note="alternative: its head (gene noise 1.0)"
+    ),
+    "hpvade_robust": Method(
+        None, "hpvade_runner.py", "robust", note="alternative: fit + reweighting to convergence"
+    ),
+    "hpvade_cauchy": Method(
+        None, "hpvade_runner.py", "cauchy", note="alternative: robust with Cauchy scale 12.5"
+    ),
     "nnls": Method(None, "baselines.py", "nnls", note="baseline: NNLS on type-mean CPM"),
     "nusvr": Method(
         None, "baselines.py", "nusvr", note="baseline: CIBERSORT-style nu-SVR, 50 markers/type"

@@ -16,6 +16,14 @@ row before it, the default last):
 - ``cal``: ``fit`` with the gene-wise platform scale calibrated from the head;
 - no variant: the defaults (``cal`` plus one round of gene reweighting).
 
+Alternatives, measured and not adopted (docs/benchmarks.md):
+
+- ``noise``: the defaults, trained on pseudo-bulks with gene-wise log-normal noise
+  (``gene_noise=1``), and ``headnoise``: its head's output;
+- ``robust``: ``fit`` with the default gene weights iterated to convergence (at most 20
+  rounds, until no fraction moves by 5e-4), no calibration;
+- ``cauchy``: ``robust`` with the textbook Cauchy weight scale (``weight_scale=12.5``).
+
 The seed is 0, or ``HPVADE_SEED`` from the environment (to measure seed-to-seed spread).
 """
 
@@ -35,7 +43,8 @@ from _common import args, write
 
 def main() -> None:
     d, out, variant = args()
-    if variant not in (None, "v1", "seed", "head", "fit", "cal"):
+    known = (None, "v1", "seed", "head", "fit", "cal", "robust", "cauchy", "noise", "headnoise")
+    if variant not in known:
         raise SystemExit(f"unknown variant {variant!r}")
     import scvi
 
@@ -64,9 +73,10 @@ def main() -> None:
     if variant in ("v1", "seed"):
         init = {"n_genes": 5000, "real_bulk_weight": 1.0 if variant == "seed" else 0.0}
     model = hpvade.HPVADE(ref, **init)
-    model.train(bulk=bulk, accelerator="cpu", enable_progress_bar=False)
+    noise = 1.0 if variant in ("noise", "headnoise") else 0.0
+    model.train(bulk=bulk, accelerator="cpu", enable_progress_bar=False, gene_noise=noise)
     kind = "mrna" if d["params"].get("truth_kind") == "mrna" else "cell"
-    if variant in ("fit", "cal"):
+    if variant in ("fit", "cal", "robust", "cauchy"):
         from hpvade.model import refine_proportions
 
         p0 = model.get_proportions(bulk, method="head", key_added=None)
@@ -74,14 +84,21 @@ def main() -> None:
         mrna = model.get_mrna_content().to_numpy()
         cpm = model._bulk_cpm(bulk, layer=None)
         p, _ = refine_proportions(
-            cpm, sig, mrna, p0.to_numpy(), calibrate=variant == "cal", n_reweight=0
+            cpm,
+            sig,
+            mrna,
+            p0.to_numpy(),
+            calibrate=variant == "cal",
+            n_reweight=20 if variant in ("robust", "cauchy") else 0,
+            weight_scale=12.5 if variant == "cauchy" else 1.0,
+            tol=5e-4,
         )
         if kind == "mrna":
             p = p * mrna
             p = p / p.sum(axis=1, keepdims=True)
         props = pd.DataFrame(p, index=p0.index, columns=p0.columns)
     else:
-        method = "head" if variant in ("v1", "seed", "head") else "refine"
+        method = "head" if variant in ("v1", "seed", "head", "headnoise") else "refine"
         props = model.get_proportions(bulk, kind=kind, method=method)
     write(out, props.loc[bulk.obs_names, d["types"]].to_numpy(), bulk.obs_names, d["types"])
 

@@ -466,7 +466,13 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         cells_per_pseudobulk
             Reference cells summed into each pseudo-bulk.
         gene_noise
-            Standard deviation of the log-normal gene-wise noise of the pseudo-bulks.
+            Standard deviation of the log-normal gene-wise noise of the pseudo-bulks: each
+            gene of each pseudo-bulk is scaled by ``exp(gene_noise * N(0, 1))``, to stand for
+            a change of protocol between the reference and real bulks, which summing
+            reference cells does not produce. ``0`` (the default) trains on plain sums of
+            cells; ``1``, about the log-scale spread of the platform scale between a 10x
+            reference and bulk RNA-seq, helped on one real benchmark set and cost on two
+            (docs/benchmarks.md).
         min_steps_per_epoch
             Smallest number of steps in an epoch.
         train_size
