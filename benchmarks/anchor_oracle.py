@@ -1,0 +1,107 @@
+"""How much a better level anchor would buy: the refinement calibrated from the truth.
+
+A DIAGNOSTIC THAT USES THE TRUTH; it is not a method and its numbers are not results.
+
+The default refinement (``get_proportions(method="refine")``) calibrates a gene-wise
+platform scale from the head's fractions, so the head sets the level of each cell type.
+This script trains the default model on each benchmark set (as ``benchmarks/run.py``
+does), then refines twice with the same code: from the head's fractions (the default),
+and from fractions taken from the truth (the "oracle anchor"; types the truth splits
+finer or does not measure keep the head's share, rows renormalised). The gap between the
+two rows bounds what a better estimate of the levels could buy; the oracle row's r shows
+what the fit itself resolves between samples.
+
+    python benchmarks/anchor_oracle.py --data ../shared/data [--sets hoek pseudobulk] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _truth_anchor(head: pd.DataFrame, truth: pd.DataFrame, mapping: dict | None) -> np.ndarray:
+    """Cell fractions over the model's types with the truth's levels."""
+    mapping = mapping or {t: t for t in head.columns}
+    out = head.to_numpy().copy()
+    for j, t in enumerate(head.columns):
+        group = mapping.get(t)
+        if group not in truth.columns:
+            continue
+        members = [k for k, u in enumerate(head.columns) if mapping.get(u) == group]
+        share = out[:, j] / np.maximum(head.to_numpy()[:, members].sum(axis=1), 1e-12)
+        out[:, j] = truth.loc[head.index, group].to_numpy() * share
+    return out / out.sum(axis=1, keepdims=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one default model per set and print default vs oracle-anchored refinement."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    p.add_argument("--sets", nargs="+", default=["finotello", "hoek", "cellbench", "pseudobulk"])
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    import scvi
+    from run import bm, load_set
+
+    import hpvade
+    from hpvade.model import refine_proportions
+
+    rows = []
+    for name in a.sets:
+        s = load_set(name, a.data)
+        ref = s.ref.copy()
+        scvi.settings.seed = a.seed
+        hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        model = hpvade.HPVADE(ref)
+        t0 = time.perf_counter()
+        model.train(bulk=s.bulk, accelerator="cpu", enable_progress_bar=False)
+        head = model.get_proportions(s.bulk, method="head", key_added=None)
+        cpm = model._bulk_cpm(s.bulk, layer=None)
+        sig = model.get_signature().to_numpy()
+        mrna = model.get_mrna_content().to_numpy()
+        truth = s.truth
+        if s.truth_kind == "mrna":  # RNA fractions: the anchor wants cell fractions
+            cells = truth[list(head.columns)].to_numpy() / mrna
+            truth = pd.DataFrame(
+                cells / cells.sum(axis=1, keepdims=True), truth.index, head.columns
+            )
+        anchors = {
+            "head (default)": head.to_numpy(),
+            "truth (oracle)": _truth_anchor(head, truth, s.mapping),
+        }
+        for anchor, p0 in anchors.items():
+            frac, _ = refine_proportions(cpm, sig, mrna, p0)
+            if s.truth_kind == "mrna":
+                frac = frac * mrna
+                frac = frac / frac.sum(axis=1, keepdims=True)
+            pred = pd.DataFrame(frac, index=head.index, columns=head.columns)
+            m = bm.evaluate(pred, s.truth, mapping=s.mapping)
+            rows.append(
+                {
+                    "set": name,
+                    "anchor": anchor,
+                    "r": round(m["pearson_mean"], 3),
+                    "ccc": round(m["ccc_overall"], 3),
+                    "mae": round(m["mae"], 4),
+                }
+            )
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    print(pd.DataFrame(rows).to_string(index=False))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
