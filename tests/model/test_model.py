@@ -60,12 +60,27 @@ def test_refine_improves_on_the_head_and_head_is_available(trained):
         model.get_proportions(bulk.copy(), method="nnls")
 
 
-def test_a_single_sample_gets_the_head_fractions(trained):
+def test_a_single_sample_is_refined_on_its_own(trained):
     model, _, bulk = trained
+    truth = bulk.obsm["true_proportions"]
     one = bulk[:1].copy()
-    head = model.get_proportions(one, key_added=None, method="head")
-    refined = model.get_proportions(one, key_added=None)
-    np.testing.assert_allclose(refined.to_numpy(), head.to_numpy(), atol=1e-12)
+    alone = model.get_proportions(one, key_added=None)
+    together = model.get_proportions(bulk.copy(), key_added=None)
+    np.testing.assert_allclose(alone.sum(axis=1), 1.0, atol=1e-9)
+    err = np.abs(alone.to_numpy() - truth[alone.columns].to_numpy()[:1]).mean()
+    assert err < 0.05, err
+    # alone (robust fit only) or with the others (then calibrated), nearly the same fractions
+    assert np.abs(alone.to_numpy() - together.to_numpy()[:1]).max() < 0.05
+
+
+def test_refine_does_not_depend_on_the_heads_start(trained, monkeypatch):
+    model, _, bulk = trained
+    before = model.get_proportions(bulk.copy(), key_added=None)
+    # a head that says "uniform" for every sample: the robust first step sets the levels
+    flat = np.full((bulk.n_obs, len(model.cell_types_)), 1 / len(model.cell_types_))
+    monkeypatch.setattr(model, "_predict", lambda cpm, batch_size: flat.copy())
+    after = model.get_proportions(bulk.copy(), key_added=None)
+    assert np.abs(after.to_numpy() - before.to_numpy()).max() < 0.02
 
 
 def test_reordering_bulk_genes_changes_nothing(trained):

@@ -34,7 +34,12 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
-from ._refine import refine_proportions
+from ._refine import (
+    ROBUST_REWEIGHT_ROUNDS,
+    ROBUST_TOL,
+    ROBUST_WEIGHT_SCALE,
+    refine_proportions,
+)
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -579,15 +584,22 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         """Cell-type proportions of bulk samples.
 
         The deconvolution head predicts the fractions of every sample in one forward pass
-        (``method="head"``). By default (``method="refine"``) they are then refined by fitting
-        each bulk with the learnt signature and mRNA contents on a square-root scale, after a
-        gene-wise platform scale has been calibrated on all the samples of the call from the
-        head's fractions (:func:`~hpvade.model.refine_proportions`). The head sets the level
-        of each type across the samples; the fit resolves the differences between samples,
-        which a linear model of the signature generalises better to cells the reference does
-        not contain. Samples passed together share the platform scale: deconvolve samples of
-        one protocol together. A single sample keeps the head's fractions (there is nothing to
-        calibrate against).
+        (``method="head"``). By default (``method="refine"``) they are then refined with the
+        learnt signature and mRNA contents, on a square-root scale, in two steps
+        (:func:`~hpvade.model.refine_proportions`):
+
+        1. a robust fit without any platform scale, its gene weights (Cauchy, scale 4)
+           iterated until the fractions settle, so that genes shifted by the bulk protocol
+           lose their weight: it sets the level of each type, whatever the head's start;
+        2. a gene-wise platform scale calibrated on all the samples of the call from those
+           fractions, then a fit with one round of gene reweighting: it resolves the
+           differences between samples.
+
+        A linear model of the signature generalises to cells and protocols that the
+        reference does not contain better than the head, and the result hardly depends on
+        the training seed. Samples passed together share the gene weights and the
+        platform scale: deconvolve samples of one protocol together. A single sample gets
+        the robust fit of step 1 (there is nothing to calibrate against).
 
         Parameters
         ----------
@@ -603,7 +615,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             ``"cell"``: fractions of cells (what flow cytometry measures); ``"mrna"``:
             fractions of the sample's mRNA.
         method
-            ``"refine"``: the head's fractions refined by the calibrated signature fit;
+            ``"refine"``: the head's fractions refined by the signature fits above;
             ``"head"``: the head's fractions as they are.
         batch_size
             Samples per forward pass.
@@ -631,6 +643,17 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         mrna = self.module.mrna_content.detach().cpu().double().numpy()
         if method == "refine":
             signature = self.module.signature.detach().cpu().double().numpy()
+            # step 1 sets the levels without the head's bias, step 2 calibrates from them
+            p, _ = refine_proportions(
+                cpm,
+                signature,
+                mrna,
+                p,
+                calibrate=False,
+                n_reweight=ROBUST_REWEIGHT_ROUNDS,
+                weight_scale=ROBUST_WEIGHT_SCALE,
+                tol=ROBUST_TOL,
+            )
             p, _ = refine_proportions(cpm, signature, mrna, p)
         if kind == "mrna":
             w = p * mrna

@@ -35,7 +35,7 @@ def deconvolve(
     The scanpy-style one-call path: :meth:`~hpvade.HPVADE.setup_anndata`, a model with the
     genes shared by ``reference`` and ``bulk``, :meth:`~hpvade.HPVADE.train` on pseudo-bulks
     simulated from the reference, then :meth:`~hpvade.HPVADE.get_proportions` (by default
-    the head's fractions refined by the calibrated signature fit over all of ``bulk``).
+    the head's fractions refined by the signature fits over all of ``bulk``).
 
     Parameters
     ----------
