@@ -89,6 +89,9 @@ METHODS: dict[str, Method] = {
     "hpvade_head": Method(None, "hpvade_runner.py", "head", note="ablation: 1,000 genes, head"),
     "hpvade_fit": Method(None, "hpvade_runner.py", "fit", note="ablation: + sqrt signature fit"),
     "hpvade_cal": Method(None, "hpvade_runner.py", "cal", note="ablation: + platform scale"),
+    "hpvade_calhead": Method(
+        None, "hpvade_runner.py", "calhead", note="ablation: + one reweighting (from the head)"
+    ),
     "hpvade_noise": Method(
         None, "hpvade_runner.py", "noise", note="alternative: trained with gene noise 1.0"
     ),
