@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import hpvade
     from hpvade.model import refine_proportions
-    from hpvade.model._refine import ROBUST_REWEIGHT_ROUNDS, ROBUST_TOL, ROBUST_WEIGHT_SCALE
+    from hpvade.model._refine import robust_fit
 
     rows = []
     for name in a.sets:
@@ -80,19 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             truth = pd.DataFrame(
                 cells / cells.sum(axis=1, keepdims=True), truth.index, head.columns
             )
-        robust, _ = refine_proportions(
-            cpm,
-            sig,
-            mrna,
-            head.to_numpy(),
-            calibrate=False,
-            n_reweight=ROBUST_REWEIGHT_ROUNDS,
-            weight_scale=ROBUST_WEIGHT_SCALE,
-            tol=ROBUST_TOL,
-        )
         anchors = {
             "head": head.to_numpy(),
-            "robust fit (default)": robust,
+            "robust fit (default)": robust_fit(cpm, sig, mrna, head.to_numpy()),
             "truth (oracle)": _truth_anchor(head, truth, s.mapping),
         }
         for anchor, p0 in anchors.items():

@@ -34,12 +34,7 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
-from ._refine import (
-    ROBUST_REWEIGHT_ROUNDS,
-    ROBUST_TOL,
-    ROBUST_WEIGHT_SCALE,
-    refine_proportions,
-)
+from ._refine import refine_proportions, robust_fit
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -644,16 +639,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         if method == "refine":
             signature = self.module.signature.detach().cpu().double().numpy()
             # step 1 sets the levels without the head's bias, step 2 calibrates from them
-            p, _ = refine_proportions(
-                cpm,
-                signature,
-                mrna,
-                p,
-                calibrate=False,
-                n_reweight=ROBUST_REWEIGHT_ROUNDS,
-                weight_scale=ROBUST_WEIGHT_SCALE,
-                tol=ROBUST_TOL,
-            )
+            p = robust_fit(cpm, signature, mrna, p)
             p, _ = refine_proportions(cpm, signature, mrna, p)
         if kind == "mrna":
             w = p * mrna

@@ -27,7 +27,8 @@ def calibrate_platform(
     """Gene-wise platform scale that makes the reconstruction of ``p0`` match the bulks.
 
     ``log g = mean over samples of log((b + eps) / (S m p0 + eps))``: the geometric mean ratio
-    of observed to reconstructed CPM, where ``p0`` are the deconvolution head's proportions.
+    of observed to reconstructed CPM, where ``p0`` is a first estimate of the fractions (in
+    ``get_proportions``, its first, calibration-free robust fit).
     It absorbs what is common to every bulk (protocol, gene length, depth of coverage, the
     reference's platform), not what differs between samples.
 
@@ -96,8 +97,8 @@ def refine_proportions(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refine cell fractions by fitting the bulks with the signature on a square-root scale.
 
-    1. The deconvolution head's fractions ``p0`` set a gene-wise platform scale ``g``
-       (:func:`calibrate_platform`): what every bulk shares and the reference lacks.
+    1. With ``calibrate=True``, the starting fractions ``p0`` set a gene-wise platform scale
+       ``g`` (:func:`calibrate_platform`): what every bulk shares and the reference lacks.
     2. Each sample's fractions minimise ``mean_g w_g (sqrt(1 + rec_g) - sqrt(1 + b_g))^2``
        with ``rec = g S m p / sum(m p)`` renormalised to CPM, over the simplex (softmax
        parameters, Adam, started at ``p0``). The square root stabilises the count noise,
@@ -113,7 +114,7 @@ def refine_proportions(
        convergence (a robust M-estimate).
 
     A single sample has nothing to calibrate against (the scale would explain it entirely):
-    it keeps ``p0``.
+    with ``calibrate=True`` it keeps ``p0``.
 
     Parameters
     ----------
@@ -124,7 +125,7 @@ def refine_proportions(
     mrna
         Relative mRNA content per type.
     p0
-        The head's cell fractions, samples x types.
+        Starting cell fractions, samples x types (the head's, or a first fit's).
     n_iter
         Adam steps per fit.
     lr
@@ -187,3 +188,31 @@ def refine_proportions(
             if np.abs(p - previous).max() < tol:
                 break
     return p / p.sum(axis=1, keepdims=True), scale
+
+
+def robust_fit(
+    cpm: np.ndarray, signature: np.ndarray, mrna: np.ndarray, p0: np.ndarray
+) -> np.ndarray:
+    """The first, calibration-free step of ``get_proportions(method="refine")``.
+
+    :func:`refine_proportions` without a platform scale, its Cauchy gene weights (scale
+    ``ROBUST_WEIGHT_SCALE`` times the median squared residual) iterated until no fraction
+    moves by more than ``ROBUST_TOL`` (at most ``ROBUST_REWEIGHT_ROUNDS`` rounds). Its
+    fractions anchor the calibration of the second step.
+
+    Returns
+    -------
+    numpy.ndarray
+        Cell fractions, samples x types, rows summing to 1.
+    """
+    p, _ = refine_proportions(
+        cpm,
+        signature,
+        mrna,
+        p0,
+        calibrate=False,
+        n_reweight=ROBUST_REWEIGHT_ROUNDS,
+        weight_scale=ROBUST_WEIGHT_SCALE,
+        tol=ROBUST_TOL,
+    )
+    return p
