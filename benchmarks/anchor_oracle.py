@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import hpvade
     from hpvade.model import refine_proportions
-    from hpvade.model._refine import robust_fit
+    from hpvade.model._refine import mrna_fractions, robust_fit
 
     rows = []
     for name in a.sets:
@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for anchor, p0 in anchors.items():
             frac, _ = refine_proportions(cpm, sig, mrna, p0)
             if s.truth_kind == "mrna":
-                frac = frac * mrna
-                frac = frac / frac.sum(axis=1, keepdims=True)
+                frac = mrna_fractions(frac, mrna)
             pred = pd.DataFrame(frac, index=head.index, columns=head.columns)
             m = bm.evaluate(pred, s.truth, mapping=s.mapping)
             rows.append(

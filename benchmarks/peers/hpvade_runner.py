@@ -82,6 +82,7 @@ def main() -> None:
     kind = "mrna" if d["params"].get("truth_kind") == "mrna" else "cell"
     if variant in refit:
         from hpvade.model import refine_proportions
+        from hpvade.model._refine import mrna_fractions
 
         p0 = model.get_proportions(bulk, method="head", key_added=None)
         sig = model.get_signature().to_numpy()
@@ -98,8 +99,7 @@ def main() -> None:
             tol=5e-4,
         )
         if kind == "mrna":
-            p = p * mrna
-            p = p / p.sum(axis=1, keepdims=True)
+            p = mrna_fractions(p, mrna)
         props = pd.DataFrame(p, index=p0.index, columns=p0.columns)
     else:
         method = "head" if variant in ("v1", "seed", "head", "headnoise") else "refine"

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from hpvade.model import calibrate_platform, refine_proportions
+from hpvade.model._refine import mrna_fractions
 
 
 def _mixtures(n_samples: int = 30, n_genes: int = 300, n_types: int = 4, seed: int = 0):
@@ -38,6 +39,13 @@ def test_mrna_content_turns_cell_fractions_into_mrna_weights():
     flat = np.full_like(p, 1 / p.shape[1])
     out, _ = refine_proportions(bulk, S, m, flat, calibrate=False, n_iter=1000)
     assert np.abs(out - p).max() < 0.02  # cell fractions, not mRNA fractions
+
+
+def test_mrna_fractions_weight_cells_by_their_mrna_content():
+    p = np.array([[0.5, 0.5], [0.2, 0.8], [1.0, 0.0]])
+    out = mrna_fractions(p, np.array([1.0, 3.0]))
+    np.testing.assert_allclose(out, [[0.25, 0.75], [0.2 / 2.6, 2.4 / 2.6], [1.0, 0.0]])
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
 
 
 def test_calibration_absorbs_a_gene_wise_platform_scale():

@@ -34,7 +34,7 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
-from ._refine import refine_proportions, robust_fit
+from ._refine import mrna_fractions, refine_proportions, robust_fit
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -642,8 +642,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             p = robust_fit(cpm, signature, mrna, p)
             p, _ = refine_proportions(cpm, signature, mrna, p)
         if kind == "mrna":
-            w = p * mrna
-            p = w / w.sum(axis=1, keepdims=True)
+            p = mrna_fractions(p, mrna)
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:
             bulk.obsm[key_added] = df

@@ -21,6 +21,25 @@ def _mix(p: torch.Tensor, signature: torch.Tensor, mrna: torch.Tensor) -> torch.
     return w @ signature.T
 
 
+def mrna_fractions(p: np.ndarray, mrna: np.ndarray) -> np.ndarray:
+    """Fractions of the samples' mRNA from cell fractions: ``p * mrna``, rows renormalised.
+
+    Parameters
+    ----------
+    p
+        Cell fractions, samples x types.
+    mrna
+        Relative mRNA content per type.
+
+    Returns
+    -------
+    numpy.ndarray
+        mRNA fractions, samples x types, rows summing to 1.
+    """
+    w = np.asarray(p, dtype=np.float64) * np.asarray(mrna, dtype=np.float64)
+    return w / w.sum(axis=1, keepdims=True)
+
+
 def calibrate_platform(
     cpm: np.ndarray, signature: np.ndarray, mrna: np.ndarray, p0: np.ndarray, *, eps: float = 1.0
 ) -> np.ndarray:
