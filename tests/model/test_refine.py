@@ -108,6 +108,31 @@ def test_reweighting_to_convergence_with_cauchy_weights_sheds_platform_shifted_g
     assert err["M"] < 0.75 * err["once"], err  # measured 0.023 vs 0.040 (plain 0.046)
 
 
+def test_prior_gene_weights_of_zero_ignore_the_genes_they_mark():
+    S, p, rng = _mixtures(n_samples=15, seed=8)
+    bulk = p @ S.T
+    shifted = rng.choice(S.shape[0], size=S.shape[0] // 4, replace=False)
+    bulk[:, shifted] *= 10.0  # not renormalised: the other genes stay exact
+    flat = np.full_like(p, 1 / p.shape[1])
+    prior = np.ones(S.shape[0])
+    prior[shifted] = 0.0
+    kw = {"calibrate": False, "n_reweight": 0, "n_iter": 1000}
+    plain, _ = refine_proportions(bulk, S, np.ones(4), flat, **kw)
+    told, _ = refine_proportions(bulk, S, np.ones(4), flat, gene_weights=prior, **kw)
+    assert np.abs(told - p).max() < 0.02
+    assert np.abs(plain - p).max() > 0.05
+    # equal prior weights are no prior at all
+    same, _ = refine_proportions(bulk, S, np.ones(4), flat, gene_weights=3 * np.ones(300), **kw)
+    np.testing.assert_allclose(same, plain, atol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [np.ones(5), -np.ones(300), np.zeros(300), np.full(300, np.nan)])
+def test_invalid_prior_gene_weights_are_refused(bad):
+    S, p, _ = _mixtures(n_samples=5, seed=9)
+    with pytest.raises(ValueError, match="gene_weights"):
+        refine_proportions(p @ S.T, S, np.ones(4), p, calibrate=False, gene_weights=bad)
+
+
 def test_tol_stops_the_reweighting_early():
     S, p, rng = _mixtures(n_samples=10, seed=7)
     bulk = _cpm((p @ S.T) * np.exp(0.3 * rng.standard_normal((10, S.shape[0]))))

@@ -101,6 +101,19 @@ def _fit_sqrt(
     return p.numpy(), res.numpy()
 
 
+def _prior_weights(gene_weights: np.ndarray | None, n_genes: int) -> np.ndarray:
+    """Validated prior gene weights, mean 1 (ones if ``None``)."""
+    if gene_weights is None:
+        return np.ones(n_genes)
+    w = np.asarray(gene_weights, dtype=np.float64)
+    if w.shape != (n_genes,) or not np.all(np.isfinite(w)) or (w < 0).any() or w.sum() <= 0:
+        raise ValueError(
+            f"gene_weights must hold {n_genes} finite, non-negative numbers (one per gene of "
+            "the signature), not all zero."
+        )
+    return w / w.mean()
+
+
 def refine_proportions(
     cpm: np.ndarray,
     signature: np.ndarray,
@@ -113,6 +126,7 @@ def refine_proportions(
     n_reweight: int = 1,
     weight_scale: float = 1.0,
     tol: float = 0.0,
+    gene_weights: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Refine cell fractions by fitting the bulks with the signature on a square-root scale.
 
@@ -158,6 +172,11 @@ def refine_proportions(
     tol
         Reweighting stops early once no fraction changes by more than ``tol`` between two
         rounds (``0``: run every round).
+    gene_weights
+        Prior weight per gene (non-negative, e.g. the inverse of a known noise variance);
+        ``None`` weighs genes equally. The first fit uses them as they are; each
+        reweighting round multiplies them by the Cauchy weights of the residuals
+        standardised by them. Only their ratios matter.
 
     Returns
     -------
@@ -196,11 +215,11 @@ def refine_proportions(
         s_t = torch.as_tensor(sig)
         m_t = torch.as_tensor(mrna)
         target = torch.sqrt(1.0 + torch.as_tensor(cpm))
-        weights = torch.ones(sig.shape[0], dtype=torch.float64)
-        p, res = _fit_sqrt(target, s_t, m_t, p0, weights, n_iter=n_iter, lr=lr)
+        prior = _prior_weights(gene_weights, sig.shape[0])
+        p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(prior), n_iter=n_iter, lr=lr)
         for _ in range(n_reweight):
-            v = res.mean(axis=0)
-            w = 1.0 / (v + weight_scale * max(float(np.median(v)), 1e-12))
+            v = res.mean(axis=0) * prior
+            w = prior / (v + weight_scale * max(float(np.median(v)), 1e-12))
             weights = torch.as_tensor(w / w.mean())
             previous = p
             p, res = _fit_sqrt(target, s_t, m_t, p, weights, n_iter=n_iter, lr=lr)

@@ -1,0 +1,159 @@
+"""Variants of the refinement that were measured against the default and not adopted.
+
+Trains the default model once per benchmark set (as ``benchmarks/run.py`` does, one seed)
+and refines its head's fractions in several ways with the same code paths, so that every
+row shares the model and differs only in the refinement:
+
+- ``default``: ``get_proportions(method="refine")`` (robust fit, then calibrated fit);
+- ``robust fit alone``: its first, calibration-free step only;
+- ``step 2 to convergence``: the calibrated fit with its Cauchy weights (scale 4) iterated
+  to convergence instead of one round;
+- ``dispersion prior``: both steps with prior gene weights ``1 / D_g``, ``D_g`` being the
+  reference's within-type variance over mean of gene g (cells normalised to 10,000
+  counts, summed over types): genes that vary between cells of one type, and so between
+  samples' cell states, count less (the idea of MuSiC's and DWLS's weights);
+- ``dispersion prior, sqrt``: the same with ``1 / sqrt(D_g)``;
+- ``reference means``: the default two steps with the plain per-type mean profile of the
+  reference (pooled counts, CPM) instead of the learnt signature, on the model's genes;
+- ``reference means, all genes``: the same on every gene the reference and the bulks share.
+
+Metrics are those of the harness (mean per-type Pearson r / overall CCC / MAE).
+
+    python benchmarks/refine_variants.py --data ../shared/data [--sets hoek pseudobulk] [--seed 0]
+
+About a minute per set on one core, except the all-genes row on CellBench (340 mixtures on
+every shared gene): about 40 minutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+
+def _dense(x) -> np.ndarray:
+    return np.asarray(x.toarray() if sp.issparse(x) else x, dtype=np.float64)
+
+
+def _dispersion(x: np.ndarray, labels: np.ndarray, types: list[str]) -> np.ndarray:
+    """Within-type variance over mean per gene, summed over types (cells at 1e4 counts)."""
+    x = 1e4 * x / np.maximum(x.sum(axis=1, keepdims=True), 1.0)
+    mean = np.array([x[labels == t].mean(axis=0) for t in types])
+    var = np.array([x[labels == t].var(axis=0) for t in types])
+    return (var.sum(axis=0) + 1e-9) / (mean.sum(axis=0) + 1e-9)
+
+
+def _type_means(x: np.ndarray, labels: np.ndarray, types: list[str]) -> np.ndarray:
+    """Pooled per-type profiles, genes x types, CPM."""
+    s = np.array([x[labels == t].sum(axis=0) for t in types]).T
+    return 1e6 * s / np.maximum(s.sum(axis=0, keepdims=True), 1e-12)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one default model per set and print the refinement variants side by side."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
+    p.add_argument("--sets", nargs="+", default=["finotello", "hoek", "cellbench", "pseudobulk"])
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)
+    import scvi
+    from run import bm, load_set
+
+    import hpvade
+    from hpvade.model import refine_proportions
+    from hpvade.model._refine import (
+        ROBUST_REWEIGHT_ROUNDS,
+        ROBUST_TOL,
+        ROBUST_WEIGHT_SCALE,
+        mrna_fractions,
+        robust_fit,
+    )
+
+    robust_kw = {
+        "calibrate": False,
+        "n_reweight": ROBUST_REWEIGHT_ROUNDS,
+        "weight_scale": ROBUST_WEIGHT_SCALE,
+        "tol": ROBUST_TOL,
+    }
+
+    def two_steps(cpm, sig, mrna, p0, prior=None):
+        first, _ = refine_proportions(cpm, sig, mrna, p0, gene_weights=prior, **robust_kw)
+        return refine_proportions(cpm, sig, mrna, first, gene_weights=prior)[0]
+
+    rows = []
+    for name in a.sets:
+        s = load_set(name, a.data)
+        ref = s.ref.copy()
+        scvi.settings.seed = a.seed
+        hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        model = hpvade.HPVADE(ref)
+        t0 = time.perf_counter()
+        model.train(bulk=s.bulk, accelerator="cpu", enable_progress_bar=False)
+        head = model.get_proportions(s.bulk, method="head", key_added=None)
+        types = list(head.columns)
+        p0 = head.to_numpy()
+        cpm = model._bulk_cpm(s.bulk, layer=None)
+        sig = model.get_signature().to_numpy()
+        mrna = model.get_mrna_content().to_numpy()
+        labels = ref.obs["cell_type"].astype(str).to_numpy()
+        x_model = _dense(ref[:, model.genes_].X)
+        disp = _dispersion(x_model, labels, types)
+        shared = ref.var_names.intersection(s.bulk.var_names)
+        b_all = _dense(s.bulk[:, shared].X)
+        cpm_all = 1e6 * b_all / b_all.sum(axis=1, keepdims=True)
+        robust = robust_fit(cpm, sig, mrna, p0)
+        x_shared = _dense(ref[:, shared].X)
+        variants = {
+            "default": refine_proportions(cpm, sig, mrna, robust)[0],
+            "robust fit alone": robust,
+            "step 2 to convergence": refine_proportions(
+                cpm,
+                sig,
+                mrna,
+                robust,
+                n_reweight=ROBUST_REWEIGHT_ROUNDS,
+                weight_scale=ROBUST_WEIGHT_SCALE,
+                tol=ROBUST_TOL,
+            )[0],
+            "dispersion prior": two_steps(cpm, sig, mrna, p0, 1.0 / disp),
+            "dispersion prior, sqrt": two_steps(cpm, sig, mrna, p0, disp**-0.5),
+            "reference means": two_steps(cpm, _type_means(x_model, labels, types), mrna, p0),
+            "reference means, all genes": two_steps(
+                cpm_all, _type_means(x_shared, labels, types), mrna, p0
+            ),
+        }
+        for variant, frac in variants.items():
+            if s.truth_kind == "mrna":
+                frac = mrna_fractions(frac, mrna)
+            pred = pd.DataFrame(frac, index=head.index, columns=types)
+            m = bm.evaluate(pred, s.truth, mapping=s.mapping)
+            rows.append(
+                {
+                    "variant": variant,
+                    "set": name,
+                    "value": f"{m['pearson_mean']:.3f} / {m['ccc_overall']:.2f} / {m['mae']:.3f}",
+                }
+            )
+        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+    table = pd.DataFrame(rows).pivot(index="variant", columns="set", values="value")
+    table = table.loc[list(dict.fromkeys(r["variant"] for r in rows)), a.sets]
+    print("mean per-type r / overall CCC / MAE")
+    print(table.to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
