@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -54,26 +53,16 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    import scvi
-    from run import bm, load_set
+    from _trained import train_default
+    from run import bm
 
-    import hpvade
     from hpvade.model import refine_proportions
     from hpvade.model._refine import mrna_fractions, robust_fit
 
     rows = []
     for name in a.sets:
-        s = load_set(name, a.data)
-        ref = s.ref.copy()
-        scvi.settings.seed = a.seed
-        hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
-        model = hpvade.HPVADE(ref)
-        t0 = time.perf_counter()
-        model.train(bulk=s.bulk, accelerator="cpu", enable_progress_bar=False)
-        head = model.get_proportions(s.bulk, method="head", key_added=None)
-        cpm = model._bulk_cpm(s.bulk, layer=None)
-        sig = model.get_signature().to_numpy()
-        mrna = model.get_mrna_content().to_numpy()
+        t = train_default(name, a.data, seed=a.seed)
+        s, head, cpm, sig, mrna = t.bench, t.head, t.cpm, t.signature, t.mrna
         truth = s.truth
         if s.truth_kind == "mrna":  # RNA fractions: the anchor wants cell fractions
             cells = truth[list(head.columns)].to_numpy() / mrna
@@ -100,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                     "mae": round(m["mae"], 4),
                 }
             )
-        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(f"{name}: trained in {t.train_s:.0f} s", file=sys.stderr)
     print(pd.DataFrame(rows).to_string(index=False))
     return 0
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 import warnings
 from pathlib import Path
 
@@ -69,10 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    import scvi
-    from run import bm, load_set
+    from _trained import train_default
+    from run import bm
 
-    import hpvade
     from hpvade.model import refine_proportions
     from hpvade.model._refine import (
         ROBUST_REWEIGHT_ROUNDS,
@@ -95,21 +93,13 @@ def main(argv: list[str] | None = None) -> int:
 
     rows = []
     for name in a.sets:
-        s = load_set(name, a.data)
-        ref = s.ref.copy()
-        scvi.settings.seed = a.seed
-        hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
-        model = hpvade.HPVADE(ref)
-        t0 = time.perf_counter()
-        model.train(bulk=s.bulk, accelerator="cpu", enable_progress_bar=False)
-        head = model.get_proportions(s.bulk, method="head", key_added=None)
+        t = train_default(name, a.data, seed=a.seed)
+        s, ref, head = t.bench, t.ref, t.head
+        cpm, sig, mrna = t.cpm, t.signature, t.mrna
         types = list(head.columns)
         p0 = head.to_numpy()
-        cpm = model._bulk_cpm(s.bulk, layer=None)
-        sig = model.get_signature().to_numpy()
-        mrna = model.get_mrna_content().to_numpy()
         labels = ref.obs["cell_type"].astype(str).to_numpy()
-        x_model = _dense(ref[:, model.genes_].X)
+        x_model = _dense(ref[:, t.model.genes_].X)
         disp = _dispersion(x_model, labels, types)
         shared = ref.var_names.intersection(s.bulk.var_names)
         b_all = _dense(s.bulk[:, shared].X)
@@ -147,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
                     "value": f"{m['pearson_mean']:.3f} / {m['ccc_overall']:.2f} / {m['mae']:.3f}",
                 }
             )
-        print(f"{name}: {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        print(f"{name}: trained in {t.train_s:.0f} s", file=sys.stderr)
     table = pd.DataFrame(rows).pivot(index="variant", columns="set", values="value")
     table = table.loc[list(dict.fromkeys(r["variant"] for r in rows)), a.sets]
     print("mean per-type r / overall CCC / MAE")

@@ -1,0 +1,51 @@
+"""One default hpvade model trained on a benchmark set, for the diagnostic scripts."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Trained:
+    """A benchmark set, the default model trained on it, and what the refinement needs."""
+
+    bench: Any  # run.BenchSet
+    model: Any  # hpvade.HPVADE
+    ref: Any  # the set-up copy of the reference (AnnData)
+    head: pd.DataFrame  # the head's cell fractions
+    cpm: np.ndarray  # bulks, samples x the model's genes, CPM
+    signature: np.ndarray  # genes x types, CPM
+    mrna: np.ndarray  # relative mRNA content per type
+    train_s: float
+
+
+def train_default(name: str, data: Path, *, seed: int = 0) -> Trained:
+    """Train the default model on set ``name`` as ``benchmarks/run.py`` does (CPU)."""
+    import scvi
+    from run import load_set
+
+    import hpvade
+
+    s = load_set(name, data)
+    ref = s.ref.copy()
+    scvi.settings.seed = seed
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    model = hpvade.HPVADE(ref)
+    t0 = time.perf_counter()
+    model.train(bulk=s.bulk, accelerator="cpu", enable_progress_bar=False)
+    return Trained(
+        bench=s,
+        model=model,
+        ref=ref,
+        head=model.get_proportions(s.bulk, method="head", key_added=None),
+        cpm=model._bulk_cpm(s.bulk, layer=None),
+        signature=model.get_signature().to_numpy(),
+        mrna=model.get_mrna_content().to_numpy(),
+        train_s=time.perf_counter() - t0,
+    )
