@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -9,6 +10,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
+
+def diagnostic_args(description: str, argv: list[str] | None, data: Path) -> argparse.Namespace:
+    """``--data`` (default ``data``), ``--sets`` (all four) and ``--seed`` of a diagnostic."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", type=Path, default=data)
+    p.add_argument("--sets", nargs="+", default=["finotello", "hoek", "cellbench", "pseudobulk"])
+    p.add_argument("--seed", type=int, default=0)
+    return p.parse_args(argv)
 
 
 @dataclass

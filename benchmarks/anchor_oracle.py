@@ -17,7 +17,6 @@ r shows what the fit itself resolves between samples.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -46,14 +45,11 @@ def _truth_anchor(head: pd.DataFrame, truth: pd.DataFrame, mapping: dict | None)
 
 def main(argv: list[str] | None = None) -> int:
     """Train one default model per set and print default vs oracle-anchored refinement."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
-    p.add_argument("--sets", nargs="+", default=["finotello", "hoek", "cellbench", "pseudobulk"])
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
+    from _trained import diagnostic_args, train_default
+
+    a = diagnostic_args(__doc__.split("\n\n")[0], argv, HERE.parent.parent / "shared" / "data")
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    from _trained import train_default
     from run import bm
 
     from hpvade.model import refine_proportions

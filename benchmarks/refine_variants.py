@@ -27,7 +27,6 @@ every shared gene): about 40 minutes.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -61,14 +60,11 @@ def _type_means(x: np.ndarray, labels: np.ndarray, types: list[str]) -> np.ndarr
 
 def main(argv: list[str] | None = None) -> int:
     """Train one default model per set and print the refinement variants side by side."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--data", type=Path, default=HERE.parent.parent / "shared" / "data")
-    p.add_argument("--sets", nargs="+", default=["finotello", "hoek", "cellbench", "pseudobulk"])
-    p.add_argument("--seed", type=int, default=0)
-    a = p.parse_args(argv)
+    from _trained import diagnostic_args, train_default
+
+    a = diagnostic_args(__doc__.split("\n\n")[0], argv, HERE.parent.parent / "shared" / "data")
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    from _trained import train_default
     from run import bm
 
     from hpvade.model import refine_proportions
@@ -80,15 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         robust_fit,
     )
 
-    robust_kw = {
-        "calibrate": False,
-        "n_reweight": ROBUST_REWEIGHT_ROUNDS,
-        "weight_scale": ROBUST_WEIGHT_SCALE,
-        "tol": ROBUST_TOL,
-    }
-
     def two_steps(cpm, sig, mrna, p0, prior=None):
-        first, _ = refine_proportions(cpm, sig, mrna, p0, gene_weights=prior, **robust_kw)
+        first = robust_fit(cpm, sig, mrna, p0, gene_weights=prior)
         return refine_proportions(cpm, sig, mrna, first, gene_weights=prior)[0]
 
     rows = []

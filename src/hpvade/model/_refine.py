@@ -202,6 +202,7 @@ def refine_proportions(
     signature = np.asarray(signature, dtype=np.float64)
     mrna = np.asarray(mrna, dtype=np.float64)
     p0 = np.asarray(p0, dtype=np.float64)
+    prior = _prior_weights(gene_weights, signature.shape[0])
     if calibrate:
         scale = calibrate_platform(cpm, signature, mrna, p0)
     else:
@@ -215,7 +216,6 @@ def refine_proportions(
         s_t = torch.as_tensor(sig)
         m_t = torch.as_tensor(mrna)
         target = torch.sqrt(1.0 + torch.as_tensor(cpm))
-        prior = _prior_weights(gene_weights, sig.shape[0])
         p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(prior), n_iter=n_iter, lr=lr)
         for _ in range(n_reweight):
             v = res.mean(axis=0) * prior
@@ -229,14 +229,20 @@ def refine_proportions(
 
 
 def robust_fit(
-    cpm: np.ndarray, signature: np.ndarray, mrna: np.ndarray, p0: np.ndarray
+    cpm: np.ndarray,
+    signature: np.ndarray,
+    mrna: np.ndarray,
+    p0: np.ndarray,
+    *,
+    gene_weights: np.ndarray | None = None,
 ) -> np.ndarray:
     """The first, calibration-free step of ``get_proportions(method="refine")``.
 
     :func:`refine_proportions` without a platform scale, its Cauchy gene weights (scale
     ``ROBUST_WEIGHT_SCALE`` times the median squared residual) iterated until no fraction
     moves by more than ``ROBUST_TOL`` (at most ``ROBUST_REWEIGHT_ROUNDS`` rounds). Its
-    fractions anchor the calibration of the second step.
+    fractions anchor the calibration of the second step. ``gene_weights`` are passed on
+    to :func:`refine_proportions`.
 
     Returns
     -------
@@ -252,5 +258,6 @@ def robust_fit(
         n_reweight=ROBUST_REWEIGHT_ROUNDS,
         weight_scale=ROBUST_WEIGHT_SCALE,
         tol=ROBUST_TOL,
+        gene_weights=gene_weights,
     )
     return p
