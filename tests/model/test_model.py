@@ -116,6 +116,55 @@ def test_mrna_fractions_follow_mrna_content(trained):
         model.get_proportions(bulk.copy(), kind="rna")
 
 
+def test_measured_mrna_content_replaces_the_learnt_one(trained):
+    model, _, bulk = trained
+    learnt = model.get_mrna_content()
+    truth = bulk.obsm["true_proportions"][learnt.index].to_numpy()
+    default = model.get_proportions(bulk.copy(), key_added=None)
+    same = model.get_proportions(bulk.copy(), key_added=None, mrna_content=learnt * 3.0)
+    np.testing.assert_allclose(same.to_numpy(), default.to_numpy(), atol=1e-12)  # ratios only
+    # a content twice as large for one type halves its cells against every other type
+    doubled = learnt.copy()
+    doubled.iloc[0] *= 2.0
+    half = model.get_proportions(bulk.copy(), key_added=None, mrna_content=doubled.to_dict())
+    ratio = (half.iloc[:, 0] / half.iloc[:, 1]) / (default.iloc[:, 0] / default.iloc[:, 1])
+    np.testing.assert_allclose(ratio, 0.5, rtol=1e-9)
+    np.testing.assert_allclose(half.sum(axis=1), 1.0, atol=1e-12)
+    # mRNA fractions do not depend on it
+    mrna = model.get_proportions(bulk.copy(), key_added=None, kind="mrna")
+    mrna_doubled = model.get_proportions(
+        bulk.copy(), key_added=None, kind="mrna", mrna_content=doubled
+    )
+    np.testing.assert_allclose(mrna.to_numpy(), mrna_doubled.to_numpy(), atol=1e-12)
+    # wrong contents (every type alike; the synthetic ones are 1 : 1.5 : 2 : 2.5) cost accuracy
+    flat = model.get_proportions(bulk.copy(), key_added=None, mrna_content=learnt * 0 + 1)
+    mae = {
+        "learnt": np.abs(default.to_numpy() - truth).mean(),
+        "flat": np.abs(flat.to_numpy() - truth).mean(),
+    }
+    assert mae["flat"] > mae["learnt"] + 0.02, mae
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        (lambda c: c.drop(c.index[0]), "missing"),
+        (lambda c: pd.concat([c, pd.Series({"Tcell": 1.0})]), "unknown"),
+        (lambda c: c.where(c.index != c.index[0], 0.0), "positive, finite"),
+        (lambda c: c.where(c.index != c.index[0], np.nan), "positive, finite"),
+        (lambda c: c.astype(object).where(c.index != c.index[0], "high"), "positive, finite"),
+    ],
+)
+def test_invalid_mrna_content_is_refused_before_any_work(trained, change, match):
+    model, _, shared = trained
+    bulk = shared.copy()
+    keys = set(bulk.obsm)
+    with pytest.raises(ValueError, match=match):
+        model.get_proportions(bulk, mrna_content=change(model.get_mrna_content()))
+    assert set(bulk.obsm) == keys  # nothing written
+    np.testing.assert_array_equal(bulk.X, shared.X)
+
+
 def test_save_load_identical_proportions(trained, tmp_path):
     model, ref, bulk = trained
     before = model.get_proportions(bulk.copy(), key_added=None)

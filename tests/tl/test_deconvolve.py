@@ -23,3 +23,22 @@ def test_deconvolve_writes_obsm_in_place_or_on_a_copy(synthetic_data):
     )
     assert isinstance(model, hpvade.HPVADE)
     assert bulk.obsm["p"].index.equals(bulk.obs_names)
+
+
+def test_deconvolve_passes_measured_mrna_content(synthetic_data):
+    ref, bulk = synthetic_data
+    model = hpvade.tl.deconvolve(bulk, ref, labels_key="cell_type", max_epochs=2, **TRAIN_KW)
+    content = model.get_mrna_content()
+    content.iloc[-1] *= 4.0
+    hpvade.tl.deconvolve(
+        bulk,
+        ref,
+        labels_key="cell_type",
+        max_epochs=2,
+        key_added="m",
+        mrna_content=content,
+        **TRAIN_KW,
+    )
+    expected = model.get_proportions(bulk.copy(), key_added=None, mrna_content=content)
+    # same seed, same training: the written fractions are those of the measured content
+    np.testing.assert_allclose(bulk.obsm["m"].to_numpy(), expected.to_numpy(), atol=1e-6)

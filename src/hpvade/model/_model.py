@@ -39,7 +39,7 @@ from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from anndata import AnnData
 
@@ -116,7 +116,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
     >>> ref, bulk = hpvade.data.synthetic(seed=0)
     >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
     >>> model = hpvade.HPVADE(ref)
-    >>> model.train(bulk=bulk, max_epochs=5)
+    >>> model.train(bulk=bulk, max_epochs=5, enable_progress_bar=False)
     >>> props = model.get_proportions(bulk)
     >>> bulk.obsm["hpvade_proportions"].shape == (bulk.n_obs, 4)
     True
@@ -364,7 +364,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         >>> mdata = mudata.MuData({"rna": ref, "bulk": bulk})
         >>> hpvade.HPVADE.setup_mudata(mdata, labels_key="cell_type")
         >>> model = hpvade.HPVADE(mdata)
-        >>> model.train(max_epochs=5)
+        >>> model.train(max_epochs=5, enable_progress_bar=False)
         >>> props = model.get_proportions(mdata)  # also in mdata["bulk"].obsm
         """
         for role, name in (("reference_mod", reference_mod), ("bulk_mod", bulk_mod)):
@@ -574,6 +574,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         key_added: str | None = PROPORTIONS_KEY,
         kind: Literal["cell", "mrna"] = "cell",
         method: Literal["refine", "head"] = "refine",
+        mrna_content: Mapping[str, float] | pd.Series | None = None,
         batch_size: int = 1024,
     ) -> pd.DataFrame:
         """Cell-type proportions of bulk samples.
@@ -612,6 +613,14 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         method
             ``"refine"``: the head's fractions refined by the signature fits above;
             ``"head"``: the head's fractions as they are.
+        mrna_content
+            Relative mRNA content of every cell type (only ratios matter), used instead of
+            the learnt one (:meth:`get_mrna_content`) to turn the samples' mRNA fractions
+            into cell fractions. ``None`` (default) uses the learnt one, which starts from
+            the reference's mean library size per type. Pass measured contents when you
+            have them: single-cell library sizes can misjudge the bulk's mRNA per cell
+            (on PBMC, 10x UMI totals make monocytes too light against T cells; see
+            the benchmarks page). It changes cell fractions only, not ``kind="mrna"``.
         batch_size
             Samples per forward pass.
 
@@ -619,6 +628,19 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         -------
         pandas.DataFrame
             Indexed by ``bulk.obs_names``, one column per cell type; rows sum to 1.
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(max_epochs=2, enable_progress_bar=False)
+        >>> content = model.get_mrna_content()
+        >>> content.iloc[0] *= 2  # the first type carries twice the mRNA per cell
+        >>> p = model.get_proportions(bulk, mrna_content=content, key_added=None)
+        >>> bool(abs(p.sum(axis=1) - 1).max() < 1e-9)
+        True
         """
         self._check_if_trained(warn=False)
         if isinstance(bulk, MuData):
@@ -627,6 +649,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
         if method not in ("refine", "head"):
             raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
+        content = None if mrna_content is None else self._content_array(mrna_content)
         # gene names first: a transposed or wrongly annotated bulk is the likelier mistake,
         # and its values would otherwise be judged against the wrong axis
         check_shared_genes(
@@ -643,6 +666,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             p, _ = refine_proportions(cpm, signature, mrna, p)
         if kind == "mrna":
             p = mrna_fractions(p, mrna)
+        elif content is not None:  # mRNA fractions (learnt content) -> cells (the user's)
+            p = mrna_fractions(p, mrna / content)
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:
             bulk.obsm[key_added] = df
@@ -722,6 +747,27 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         """Relative mRNA content per cell type (used to convert cell and mRNA fractions)."""
         m = self.module.mrna_content.detach().cpu().numpy().astype(np.float64)
         return pd.Series(m / m.mean(), index=self.cell_types_, name="mrna_content")
+
+    def _content_array(self, mrna_content: Mapping[str, float] | pd.Series) -> np.ndarray:
+        """``mrna_content`` as an array in the model's type order, checked."""
+        given = pd.Series(dict(mrna_content.items()), dtype=object)
+        types = list(self.cell_types_)
+        missing = [t for t in types if t not in given.index]
+        unknown = [str(t) for t in given.index if t not in types]
+        if missing or unknown:
+            raise ValueError(
+                f"mrna_content needs one value for each of the model's cell types {types}; "
+                f"missing: {missing}, unknown: {unknown}. Start from "
+                "model.get_mrna_content() and change the values you have measured."
+            )
+        values = pd.to_numeric(given[types], errors="coerce").to_numpy(dtype=np.float64)
+        bad = [t for t, v in zip(types, values, strict=True) if not (np.isfinite(v) and v > 0)]
+        if bad:
+            raise ValueError(
+                f"mrna_content must be a positive, finite number for every cell type; got "
+                f"{dict(zip(bad, given[bad].tolist(), strict=True))}."
+            )
+        return values
 
     def get_platform_scale(self) -> pd.Series:
         """Gene-wise scale between the bulk protocol and the reference (1 = no shift)."""

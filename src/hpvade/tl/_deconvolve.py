@@ -8,6 +8,8 @@ import scvi
 from .._constants import PROPORTIONS_KEY
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from anndata import AnnData
 
     from ..model import HPVADE
@@ -25,6 +27,7 @@ def deconvolve(
     max_epochs: int = 50,
     kind: str = "cell",
     method: str = "refine",
+    mrna_content: Mapping[str, float] | None = None,
     key_added: str = PROPORTIONS_KEY,
     seed: int | None = 0,
     copy: bool = False,
@@ -55,6 +58,9 @@ def deconvolve(
         ``"cell"`` (fractions of cells) or ``"mrna"`` (fractions of mRNA).
     method
         ``"refine"`` (default) or ``"head"``; see :meth:`~hpvade.HPVADE.get_proportions`.
+    mrna_content
+        Measured relative mRNA content per cell type for the cell fractions; ``None`` uses
+        the learnt one. See :meth:`~hpvade.HPVADE.get_proportions`.
     key_added
         ``bulk.obsm`` key of the proportions (a DataFrame indexed by ``obs_names``).
     seed
@@ -74,7 +80,9 @@ def deconvolve(
     --------
     >>> import hpvade
     >>> ref, bulk = hpvade.data.synthetic(seed=0)
-    >>> model = hpvade.tl.deconvolve(bulk, ref, labels_key="cell_type", max_epochs=5)
+    >>> model = hpvade.tl.deconvolve(
+    ...     bulk, ref, labels_key="cell_type", max_epochs=5, enable_progress_bar=False
+    ... )
     >>> bulk.obsm["hpvade_proportions"].shape
     (24, 4)
     """
@@ -86,5 +94,12 @@ def deconvolve(
     HPVADE.setup_anndata(reference, labels_key=labels_key, layer=layer)
     model = HPVADE(reference, bulk=bulk)
     model.train(bulk=bulk, bulk_layer=bulk_layer, max_epochs=max_epochs, **train_kwargs)
-    model.get_proportions(bulk, layer=bulk_layer, key_added=key_added, kind=kind, method=method)
+    model.get_proportions(
+        bulk,
+        layer=bulk_layer,
+        key_added=key_added,
+        kind=kind,
+        method=method,
+        mrna_content=mrna_content,
+    )
     return bulk if copy else model
