@@ -57,9 +57,10 @@ def test_heldout_pseudobulks_meet_the_seed_bar():
 
     r = np.corrcoef(pred.ravel(), truth.ravel())[0, 1]
     mae = np.abs(pred - truth).mean()
-    # measured: r 0.931, MAE 0.029 (the head alone: MAE 0.038); the seed's bar is 0.85 / 0.05
-    assert r > 0.90, r
-    assert mae < 0.04, mae
+    # measured: r 0.962, MAE 0.022 with seeds 0 and 1 (0.931 / 0.029 without the signature
+    # update of 100 bulks, 11 types; the head alone: MAE 0.038); the seed's bar is 0.85 / 0.05
+    assert r > 0.95, r
+    assert mae < 0.027, mae
     # the signature fit generalises to held-out cells better than the head alone
     assert mae < np.abs(head - truth).mean()
     losses = model.history["train_loss"].to_numpy(dtype=float).ravel()

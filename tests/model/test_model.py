@@ -116,6 +116,28 @@ def test_mrna_fractions_follow_mrna_content(trained):
         model.get_proportions(bulk.copy(), kind="rna")
 
 
+def test_signature_update_runs_with_five_samples_per_type(trained):
+    model, _, bulk = trained
+    n_types = len(model.cell_types_)
+    assert bulk.n_obs >= 5 * n_types  # 24 bulks, 4 types: the default updates
+    truth = bulk.obsm["true_proportions"][model.cell_types_].to_numpy()
+    default = model.get_proportions(bulk.copy(), key_added=None)
+    forced = model.get_proportions(bulk.copy(), key_added=None, adapt=True)
+    off = model.get_proportions(bulk.copy(), key_added=None, adapt=False)
+    np.testing.assert_array_equal(default.to_numpy(), forced.to_numpy())
+    assert np.abs(default.to_numpy() - off.to_numpy()).max() > 1e-4
+    mae = {k: np.abs(v.to_numpy() - truth).mean() for k, v in (("on", default), ("off", off))}
+    assert mae["on"] < mae["off"] + 0.005, mae
+    # fewer samples than five per type: no update unless asked for
+    few = bulk[: 5 * n_types - 1].copy()
+    np.testing.assert_array_equal(
+        model.get_proportions(few.copy(), key_added=None).to_numpy(),
+        model.get_proportions(few.copy(), key_added=None, adapt=False).to_numpy(),
+    )
+    forced_few = model.get_proportions(few.copy(), key_added=None, adapt=True)
+    np.testing.assert_allclose(forced_few.sum(axis=1), 1.0, atol=1e-9)
+
+
 def test_measured_mrna_content_replaces_the_learnt_one(trained):
     model, _, bulk = trained
     learnt = model.get_mrna_content()

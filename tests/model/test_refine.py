@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hpvade.model import calibrate_platform, refine_proportions
+from hpvade.model import adapt_signature, calibrate_platform, refine_proportions
 from hpvade.model._refine import mrna_fractions
 
 
@@ -154,3 +154,50 @@ def test_outputs_are_finite_for_zero_bulks_and_zero_fractions(n_reweight):
     assert np.isfinite(out).all()
     assert np.isfinite(scale).all()
     np.testing.assert_allclose(out.sum(axis=1), 1.0, atol=1e-9)
+
+
+def _profile_error(a: np.ndarray, b: np.ndarray) -> float:
+    """Median error of each gene's split over the types (a gene's overall scale is the
+    platform's, which the calibration absorbs)."""
+    a = a / a.sum(axis=1, keepdims=True)
+    b = b / b.sum(axis=1, keepdims=True)
+    return float(np.median(np.abs(a - b)))
+
+
+def test_adapt_signature_moves_a_noisy_reference_to_the_bulks_cells():
+    S, p, rng = _mixtures(n_samples=60, n_genes=300, n_types=4, seed=3)
+    mrna = np.array([1.0, 1.5, 2.0, 2.5])
+    bulks = _cpm(mrna_fractions(p, mrna) @ S.T)  # the bulks' cells: profiles S
+    reference = _cpm((S * rng.lognormal(0.0, 0.3, size=S.shape)).T).T  # a noisy sample of them
+    adapted = adapt_signature(bulks, reference, mrna, p)
+    np.testing.assert_allclose(adapted.sum(axis=0), 1e6, rtol=1e-9)
+    assert (adapted > 0).all()
+    before, after = _profile_error(reference, S), _profile_error(adapted, S)
+    assert after < before / 3, (before, after)
+    # and the fractions fitted with it are closer to the truth
+    errs = []
+    for sig in (reference, adapted):
+        fit, _ = refine_proportions(bulks, sig, mrna, p, n_reweight=0)
+        errs.append(np.abs(fit - p).mean())
+    assert errs[1] < errs[0] / 2, errs
+
+
+def test_adapt_signature_keeps_the_reference_under_a_large_penalty_or_a_platform_shift():
+    S, p, rng = _mixtures(n_samples=40, seed=4)
+    mrna = np.ones(p.shape[1])
+    reference = _cpm((S * rng.lognormal(0.0, 0.3, size=S.shape)).T).T
+    bulks = _cpm(p @ S.T)
+    kept = adapt_signature(bulks, reference, mrna, p, penalty=1e9)
+    np.testing.assert_allclose(kept, reference, rtol=1e-5)
+    # a gene-wise platform scale of the bulks is taken out: it does not enter the signature
+    shift = rng.lognormal(0.0, 1.0, size=S.shape[0])
+    shifted = adapt_signature(_cpm(bulks * shift), reference, mrna, p)
+    plain = adapt_signature(bulks, reference, mrna, p)
+    assert _profile_error(shifted, plain) < 0.01
+
+
+@pytest.mark.parametrize("penalty", [0.0, -1.0, np.nan])
+def test_adapt_signature_refuses_a_non_positive_penalty(penalty):
+    S, p, _ = _mixtures()
+    with pytest.raises(ValueError, match="penalty must be a positive number"):
+        adapt_signature(p @ S.T, S, np.ones(p.shape[1]), p, penalty=penalty)

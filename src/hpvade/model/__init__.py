@@ -1,6 +1,6 @@
 from ._model import HPVADE
 from ._module import HPVADEModule
-from ._refine import calibrate_platform, refine_proportions
+from ._refine import adapt_signature, calibrate_platform, refine_proportions
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan, NonFiniteLossError
 
@@ -10,6 +10,7 @@ __all__ = [
     "HPVADETrainingPlan",
     "NonFiniteLossError",
     "PseudobulkSimulator",
+    "adapt_signature",
     "calibrate_platform",
     "refine_proportions",
 ]

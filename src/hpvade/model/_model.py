@@ -34,7 +34,13 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
-from ._refine import mrna_fractions, refine_proportions, robust_fit
+from ._refine import (
+    ADAPT_MIN_SAMPLES_PER_TYPE,
+    adapt_signature,
+    mrna_fractions,
+    refine_proportions,
+    robust_fit,
+)
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -574,6 +580,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         key_added: str | None = PROPORTIONS_KEY,
         kind: Literal["cell", "mrna"] = "cell",
         method: Literal["refine", "head"] = "refine",
+        adapt: bool | None = None,
         mrna_content: Mapping[str, float] | pd.Series | None = None,
         batch_size: int = 1024,
     ) -> pd.DataFrame:
@@ -589,7 +596,11 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
            lose their weight: it sets the level of each type, whatever the head's start;
         2. a gene-wise platform scale calibrated on all the samples of the call from those
            fractions, then a fit with one round of gene reweighting: it resolves the
-           differences between samples.
+           differences between samples;
+        3. with enough samples (``adapt``), the signature is updated towards the bulks
+           (:func:`~hpvade.model.adapt_signature`, a ridge regression of each gene on the
+           fractions of step 2) and step 2's fit is repeated with it: the bulks' own cells
+           replace the reference's finite sample of each type.
 
         A linear model of the signature generalises to cells and protocols that the
         reference does not contain better than the head, and the result hardly depends on
@@ -613,6 +624,10 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         method
             ``"refine"``: the head's fractions refined by the signature fits above;
             ``"head"``: the head's fractions as they are.
+        adapt
+            Step 3 of the refinement. ``None`` (default): when the call has at least
+            five samples per cell type (with fewer, each gene's update has about as many
+            unknowns as samples and fits noise). ``True`` or ``False`` forces it.
         mrna_content
             Relative mRNA content of every cell type (only ratios matter), used instead of
             the learnt one (:meth:`get_mrna_content`) to turn the samples' mRNA fractions
@@ -664,6 +679,11 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             # step 1 sets the levels without the head's bias, step 2 calibrates from them
             p = robust_fit(cpm, signature, mrna, p)
             p, _ = refine_proportions(cpm, signature, mrna, p)
+            if adapt is None:
+                adapt = len(p) >= ADAPT_MIN_SAMPLES_PER_TYPE * p.shape[1]
+            if adapt:
+                adapted = adapt_signature(cpm, signature, mrna, p)
+                p, _ = refine_proportions(cpm, adapted, mrna, p)
         if kind == "mrna":
             p = mrna_fractions(p, mrna)
         elif content is not None:  # mRNA fractions (learnt content) -> cells (the user's)

@@ -27,6 +27,7 @@ def deconvolve(
     max_epochs: int = 50,
     kind: str = "cell",
     method: str = "refine",
+    adapt: bool | None = None,
     mrna_content: Mapping[str, float] | None = None,
     key_added: str = PROPORTIONS_KEY,
     seed: int | None = 0,
@@ -58,6 +59,9 @@ def deconvolve(
         ``"cell"`` (fractions of cells) or ``"mrna"`` (fractions of mRNA).
     method
         ``"refine"`` (default) or ``"head"``; see :meth:`~hpvade.HPVADE.get_proportions`.
+    adapt
+        Update the signature towards the bulks (step 3 of the refinement); ``None``: when
+        there are at least five bulks per cell type. See :meth:`~hpvade.HPVADE.get_proportions`.
     mrna_content
         Measured relative mRNA content per cell type for the cell fractions; ``None`` uses
         the learnt one. See :meth:`~hpvade.HPVADE.get_proportions`.
@@ -100,6 +104,7 @@ def deconvolve(
         key_added=key_added,
         kind=kind,
         method=method,
+        adapt=adapt,
         mrna_content=mrna_content,
     )
     return bulk if copy else model
