@@ -4,7 +4,8 @@ Trains the default model once per benchmark set (as ``benchmarks/run.py`` does, 
 and refines its head's fractions in several ways with the same code paths, so that every
 row shares the model and differs only in the refinement:
 
-- ``default``: ``get_proportions(method="refine")`` (robust fit, then calibrated fit);
+- ``steps 1-2``: ``get_proportions(method="refine", adapt=False)`` (robust fit, then
+  calibrated fit; the default without its signature update, ``hpvade_noadapt``);
 - ``robust fit alone``: its first, calibration-free step only;
 - ``step 2 to convergence``: the calibrated fit with its Cauchy weights (scale 4) iterated
   to convergence instead of one round;
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         robust = robust_fit(cpm, sig, mrna, p0)
         x_shared = _dense(ref[:, shared].X)
         variants = {
-            "default": refine_proportions(cpm, sig, mrna, robust)[0],
+            "steps 1-2": refine_proportions(cpm, sig, mrna, robust)[0],
             "robust fit alone": robust,
             "step 2 to convergence": refine_proportions(
                 cpm,

@@ -92,6 +92,9 @@ METHODS: dict[str, Method] = {
     "hpvade_calhead": Method(
         None, "hpvade_runner.py", "calhead", note="ablation: + one reweighting (from the head)"
     ),
+    "hpvade_noadapt": Method(
+        None, "hpvade_runner.py", "noadapt", note="ablation: no signature update (step 3)"
+    ),
     "hpvade_noise": Method(
         None, "hpvade_runner.py", "noise", note="alternative: trained with gene noise 1.0"
     ),

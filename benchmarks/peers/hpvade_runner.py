@@ -16,8 +16,11 @@ row before it, the default last):
 - ``cal``: ``fit`` with the gene-wise platform scale calibrated from the head;
 - ``calhead``: ``cal`` plus one round of gene reweighting (the refinement before the
   robust first step: calibrated from the head's fractions);
-- no variant: the defaults (the scale calibrated from a robust, calibration-free fit with
-  Cauchy gene weights iterated to convergence, then ``calhead``'s fit).
+- ``noadapt``: the scale calibrated from a robust, calibration-free fit with Cauchy gene
+  weights iterated to convergence, then ``calhead``'s fit (the default before the signature
+  update);
+- no variant: the defaults (``noadapt``, then, with at least five samples per cell type,
+  the signature updated towards the bulks and the fit repeated).
 
 Alternatives, measured and not adopted (docs/benchmarks.md):
 
@@ -47,7 +50,7 @@ from _common import args, write
 def main() -> None:
     d, out, variant = args()
     refit = ("fit", "cal", "calhead", "noise", "robust", "cauchy")
-    known = (None, "v1", "seed", "head", "headnoise", *refit)
+    known = (None, "v1", "seed", "head", "headnoise", "noadapt", *refit)
     if variant not in known:
         raise SystemExit(f"unknown variant {variant!r}")
     import scvi
@@ -103,7 +106,8 @@ def main() -> None:
         props = pd.DataFrame(p, index=p0.index, columns=p0.columns)
     else:
         method = "head" if variant in ("v1", "seed", "head", "headnoise") else "refine"
-        props = model.get_proportions(bulk, kind=kind, method=method)
+        adapt = False if variant == "noadapt" else None
+        props = model.get_proportions(bulk, kind=kind, method=method, adapt=adapt)
     write(out, props.loc[bulk.obs_names, d["types"]].to_numpy(), bulk.obs_names, d["types"])
 
 
