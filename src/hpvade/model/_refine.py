@@ -14,8 +14,8 @@ ROBUST_REWEIGHT_ROUNDS = 20
 ROBUST_TOL = 5e-4
 # The signature update of ``get_proportions``' third step: a ridge penalty (in units of each
 # gene's mean expression) and the fewest samples per cell type that turn it on by default.
-# With as many samples as types (the 8-9 PBMC bulks, 9 types) the update fits noise; on
-# CellBench's mixtures (3 types) it helps from 15 samples on (docs/benchmarks.md).
+# Forced on about as many samples as types (the 8-9 PBMC bulks, 9 types) it lost accuracy;
+# on CellBench's mixtures (3 types) it helps from 15 samples on (docs/benchmarks.md).
 ADAPT_PENALTY = 0.3
 ADAPT_MIN_SAMPLES_PER_TYPE = 5
 
