@@ -79,6 +79,12 @@ def calibrate_platform(
     return np.exp(np.mean(np.log((cpm + eps) / (rec + eps)), axis=0))
 
 
+def _calibrated(signature: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    """The signature times the gene-wise platform scale, columns back at 1e6 (CPM)."""
+    sig = signature * scale[:, None]
+    return CPM_SCALE * sig / sig.sum(axis=0, keepdims=True)
+
+
 def _fit_sqrt(
     target: torch.Tensor,
     signature: torch.Tensor,
@@ -215,8 +221,7 @@ def refine_proportions(
         scale = np.ones(signature.shape[0])
     if calibrate and cpm.shape[0] < 2:
         return p0 / p0.sum(axis=1, keepdims=True), scale
-    sig = signature * scale[:, None]
-    sig = CPM_SCALE * sig / sig.sum(axis=0, keepdims=True)
+    sig = _calibrated(signature, scale)
 
     with torch.enable_grad():
         s_t = torch.as_tensor(sig)
@@ -312,8 +317,7 @@ def adapt_signature(
         raise ValueError(f"penalty must be a positive number, got {penalty!r}.")
     cpm = np.asarray(cpm, dtype=np.float64)
     scale = calibrate_platform(cpm, signature, mrna, p)
-    start = np.asarray(signature, dtype=np.float64) * scale[:, None]
-    start = CPM_SCALE * start / start.sum(axis=0, keepdims=True)
+    start = _calibrated(np.asarray(signature, dtype=np.float64), scale)
     w = mrna_fractions(p, mrna)  # samples x types
     unit = cpm.mean(axis=0) + 1.0  # each gene's mean expression (CPM)
     s0 = (start / unit[:, None]).T  # types x genes
