@@ -45,11 +45,13 @@ GROUPS = {
 
 def apply_factors(p: pd.DataFrame, factors: dict[str, float]) -> pd.DataFrame:
     """Cell fractions with each group's mRNA content multiplied by its factor."""
+    from hpvade.model._refine import mrna_fractions
+
     scale = pd.Series(1.0, index=p.columns)
     for group, types in GROUPS.items():
         scale[types] = factors[group]
-    q = p / scale
-    return q.div(q.sum(axis=1), axis=0)
+    # as get_proportions(mrna_content=learnt * scale) does it
+    return pd.DataFrame(mrna_fractions(p, 1.0 / scale), index=p.index, columns=p.columns)
 
 
 def group_truth(truth: pd.DataFrame) -> pd.Series:
