@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from hpvade.benchmark import ccc, evaluate, map_labels, pearson, truth_from_obs
+from hpvade.benchmark import bootstrap, ccc, evaluate, map_labels, pearson, truth_from_obs
+from hpvade.benchmark._metrics import _resampled_metrics
 
 
 def _r(x, y):
@@ -180,3 +181,71 @@ def test_truth_from_obs():
     assert all(np.issubdtype(d, np.floating) for d in truth.dtypes)
     with pytest.raises(ValueError, match="starts with"):
         truth_from_obs(adata, prefix="frac_")
+
+
+def _metric_cases():
+    rng = np.random.default_rng(3)
+    t = rng.dirichlet(np.ones(4), size=12)
+    p = np.clip(t + rng.normal(0, 0.05, size=t.shape), 0, None)
+    yield p, t
+    t2 = t.copy()
+    t2[[1, 5], 2] = np.nan  # unmeasured entries, dropped pairwise
+    yield p, t2
+    p3 = p.copy()
+    p3[:, 1] = 0.2  # a constant prediction: no r for that type
+    yield p3, t
+    yield np.full_like(p, 0.25), np.full_like(t, 0.25)  # nothing defined at all
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_resampled_metrics_match_evaluate(case):
+    """The identity resample gives evaluate's numbers, NaN where evaluate has NaN."""
+    p, t = list(_metric_cases())[case]
+    got = _resampled_metrics(p, t, np.arange(len(p))[None, :])[0]
+    res = evaluate(pd.DataFrame(p), pd.DataFrame(t))
+    want = [res["pearson_mean"], res["ccc_overall"], res["mae"]]
+    np.testing.assert_allclose(got, want, rtol=1e-10, atol=1e-12, equal_nan=True)
+
+
+def test_resampled_metrics_match_evaluate_on_duplicated_draws():
+    """A resample that draws samples twice is scored like a table that holds them twice."""
+    p, t = next(_metric_cases())
+    idx = np.array([[0, 0, 3, 5, 5, 5, 7, 8, 8, 10, 11, 2]])
+    got = _resampled_metrics(p, t, idx)[0]
+    res = evaluate(pd.DataFrame(p[idx[0]]), pd.DataFrame(t[idx[0]]))
+    np.testing.assert_allclose(got, [res["pearson_mean"], res["ccc_overall"], res["mae"]])
+
+
+def test_bootstrap_intervals_and_pairing():
+    rng = np.random.default_rng(0)
+    names = [f"s{i}" for i in range(30)]
+    truth = pd.DataFrame(rng.dirichlet(np.ones(3), size=30), index=names, columns=list("ABC"))
+    good = truth + rng.normal(0, 0.01, size=truth.shape)
+    bad = truth + rng.normal(0, 0.08, size=truth.shape)
+    b_good = bootstrap(good, truth, n_boot=500, seed=1)
+    b_bad = bootstrap(bad.iloc[::-1], truth, n_boot=500, seed=1)  # order of pred is irrelevant
+    assert list(b_good.columns) == ["pearson_mean", "ccc_overall", "mae"]
+    assert b_good.shape == (500, 3)
+    point = evaluate(good, truth)["pearson_mean"]
+    lo, hi = b_good["pearson_mean"].quantile([0.025, 0.975])
+    assert lo <= point <= hi
+    assert hi - lo < 0.02
+    # paired: the better method is ahead in every resample
+    assert (b_good["pearson_mean"] > b_bad["pearson_mean"]).all()
+    assert (b_good["mae"] < b_bad["mae"]).all()
+    # same seed, same resamples; another seed, others
+    pd.testing.assert_frame_equal(b_good, bootstrap(good, truth, n_boot=500, seed=1))
+    assert not b_good.equals(bootstrap(good, truth, n_boot=500, seed=2))
+
+
+def test_bootstrap_mapping_and_errors():
+    truth = pd.DataFrame({"T": [0.5, 0.6, 0.7], "B": [0.5, 0.4, 0.3]})
+    pred = pd.DataFrame({"CD4": [0.3, 0.3, 0.4], "CD8": [0.2, 0.3, 0.3], "B": [0.5, 0.4, 0.3]})
+    boot = bootstrap(pred, truth, mapping={"CD4": "T", "CD8": "T", "B": "B"}, n_boot=50)
+    assert np.nanmax(boot["mae"]) < 1e-12
+    with pytest.raises(ValueError, match="n_boot"):
+        bootstrap(pred, truth, n_boot=0)
+    with pytest.raises(ValueError, match="share no"):
+        bootstrap(pred[["CD4", "CD8"]], truth)
+    with pytest.raises(TypeError, match="DataFrame"):
+        bootstrap(pred.to_numpy(), truth)

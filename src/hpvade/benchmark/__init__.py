@@ -4,10 +4,11 @@ The comparison harness with the peer methods lives outside the package, in
 ``benchmarks/run.py`` of the repository.
 """
 
-from ._metrics import ccc, evaluate, map_labels, pearson, truth_from_obs
+from ._metrics import bootstrap, ccc, evaluate, map_labels, pearson, truth_from_obs
 from ._pseudobulk import pseudobulk, split_reference
 
 __all__ = [
+    "bootstrap",
     "ccc",
     "evaluate",
     "map_labels",
