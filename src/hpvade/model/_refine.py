@@ -79,10 +79,24 @@ def calibrate_platform(
     return np.exp(np.mean(np.log((cpm + eps) / (rec + eps)), axis=0))
 
 
-def _calibrated(signature: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """The signature times the gene-wise platform scale, columns back at 1e6 (CPM)."""
+def _calibrated(
+    signature: np.ndarray, scale: np.ndarray, mrna: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """The signature and mRNA contents of the bulks' platform, given its gene-wise scale.
+
+    The bulks see ``g * (S w)``, renormalised per sample (as
+    :meth:`~hpvade.model.HPVADEModule.reconstruct_bulk` and :func:`calibrate_platform`
+    model them). The same, written with columns back at 1e6 (CPM): the signature
+    ``g * S`` with each column rescaled to 1e6, and each type's mRNA content multiplied by
+    the factor its column was divided by. A type whose genes the platform favours then
+    weighs more in every bulk, and the fractions ``p0`` that calibrated ``g`` are
+    reconstructed as calibrated; rescaling the columns alone would shift the fit's levels
+    away from them.
+    """
     sig = signature * scale[:, None]
-    return CPM_SCALE * sig / sig.sum(axis=0, keepdims=True)
+    total = sig.sum(axis=0)
+    factor = total / signature.sum(axis=0)
+    return CPM_SCALE * sig / total, mrna * factor / np.exp(np.log(factor).mean())
 
 
 def _fit_sqrt(
@@ -221,11 +235,11 @@ def refine_proportions(
         scale = np.ones(signature.shape[0])
     if calibrate and cpm.shape[0] < 2:
         return p0 / p0.sum(axis=1, keepdims=True), scale
-    sig = _calibrated(signature, scale)
+    sig, content = _calibrated(signature, scale, mrna)
 
     with torch.enable_grad():
         s_t = torch.as_tensor(sig)
-        m_t = torch.as_tensor(mrna)
+        m_t = torch.as_tensor(content)
         target = torch.sqrt(1.0 + torch.as_tensor(cpm))
         p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(prior), n_iter=n_iter, lr=lr)
         for _ in range(n_reweight):
@@ -317,8 +331,8 @@ def adapt_signature(
         raise ValueError(f"penalty must be a positive number, got {penalty!r}.")
     cpm = np.asarray(cpm, dtype=np.float64)
     scale = calibrate_platform(cpm, signature, mrna, p)
-    start = _calibrated(np.asarray(signature, dtype=np.float64), scale)
-    w = mrna_fractions(p, mrna)  # samples x types
+    start, content = _calibrated(np.asarray(signature, dtype=np.float64), scale, mrna)
+    w = mrna_fractions(p, content)  # samples x types, fractions of the bulks' mRNA
     unit = cpm.mean(axis=0) + 1.0  # each gene's mean expression (CPM)
     s0 = (start / unit[:, None]).T  # types x genes
     lhs = w.T @ w + penalty * np.eye(w.shape[1])
