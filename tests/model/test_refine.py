@@ -67,6 +67,28 @@ def test_calibration_absorbs_a_gene_wise_platform_scale():
     assert err["cal"] < 0.5 * err["raw"], err
 
 
+def test_calibrated_fit_keeps_the_fractions_it_was_calibrated_from():
+    """A platform that favours one type's genes: the bulks hold more of its mRNA per cell.
+
+    The bulks are ``g * (S w)`` renormalised per sample, the model of the calibration.
+    Calibrated from the true fractions, the fit must return them, however lopsided ``g``
+    is between the types (rescaling each signature column to 1e6 instead would move the
+    levels: the favoured type would come out too low).
+    """
+    S, p, rng = _mixtures(n_samples=20, seed=4)
+    m = np.array([1.0, 2.0, 0.5, 1.5])
+    favoured = S[:, 0] > S[:, 1:].max(axis=1)  # genes of type 0 above every other type
+    g = np.where(favoured, 4.0, 1.0) * np.exp(0.3 * rng.standard_normal(S.shape[0]))
+    bulk = _cpm(mrna_fractions(p, m) @ S.T * g)
+    out, scale = refine_proportions(bulk, S, m, p)
+    assert np.abs(out - p).max() < 0.01
+    np.testing.assert_allclose(out.mean(axis=0), p.mean(axis=0), atol=0.003)
+    # the signature update starts from the same model: with exact fractions it keeps them
+    adapted = adapt_signature(bulk, S, m, p)
+    again, _ = refine_proportions(bulk, adapted, m, p)
+    assert np.abs(again - p).max() < 0.01
+
+
 def test_a_single_sample_keeps_the_head_fractions():
     S, p, rng = _mixtures(n_samples=1, seed=3)
     bulk = _cpm((p @ S.T) * np.exp(0.5 * rng.standard_normal(S.shape[0])))
