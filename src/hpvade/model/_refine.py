@@ -159,7 +159,9 @@ def refine_proportions(
     1. With ``calibrate=True``, the starting fractions ``p0`` set a gene-wise platform scale
        ``g`` (:func:`calibrate_platform`): what every bulk shares and the reference lacks.
     2. Each sample's fractions minimise ``mean_g w_g (sqrt(1 + rec_g) - sqrt(1 + b_g))^2``
-       with ``rec = g S m p / sum(m p)`` renormalised to CPM, over the simplex (softmax
+       with ``rec = g S m p / sum(m p)`` renormalised to CPM sample by sample (the model
+       the calibration assumes, so that ``p0`` is reconstructed as calibrated; a type whose
+       genes ``g`` favours weighs more in every bulk), over the simplex (softmax
        parameters, Adam, started at ``p0``). The square root stabilises the count noise,
        so that neither the few highest genes (linear scale) nor the many low, noisy ones
        (log scale) dominate.
@@ -300,14 +302,16 @@ def adapt_signature(
 
     With the gene-wise platform scale ``g`` calibrated from ``p`` (:func:`calibrate_platform`),
     each gene's profile over the types is re-estimated from the bulks by a ridge regression
-    of its expression on the samples' mRNA fractions, shrunk towards the calibrated
-    signature: ``s = argmin ||c - W s||^2 + penalty ||s - s0||^2``, with ``c`` and ``s`` in
-    units of the gene's mean expression over the bulks, so that one ``penalty`` suits every
-    gene. One linear solve serves all genes. The result is floored at 1% of the calibrated
-    signature, the platform scale is taken out again, and columns sum to 1e6 again. With many
-    samples of varied composition it moves each type's profile to the cells the bulks
-    actually hold (the cells of a reference are a finite sample, and the bulks' cells
-    differ from them); with few samples, the penalty keeps it near the reference.
+    of its expression on the samples' mRNA fractions as the bulks' platform weighs them
+    (see :func:`refine_proportions`: each type's content times the factor of its calibrated
+    column), shrunk towards the calibrated signature:
+    ``s = argmin ||c - W s||^2 + penalty ||s - s0||^2``, with ``c`` and ``s`` in units of the
+    gene's mean expression over the bulks, so that one ``penalty`` suits every gene. One linear
+    solve serves all genes. The result is floored at 1% of the calibrated signature, the
+    platform scale is taken out again, and columns sum to 1e6 again. With many samples of
+    varied composition it moves each type's profile to the cells the bulks actually hold (the
+    cells of a reference are a finite sample, and the bulks' cells differ from them); with few
+    samples, the penalty keeps it near the reference.
 
     Parameters
     ----------
