@@ -95,8 +95,11 @@ def _calibrated(
     """
     sig = signature * scale[:, None]
     total = sig.sum(axis=0)
-    factor = total / signature.sum(axis=0)
-    return CPM_SCALE * sig / total, mrna * factor / np.exp(np.log(factor).mean())
+    base = signature.sum(axis=0)
+    ok = (total > 0) & (base > 0)  # an empty column stays empty and keeps its content
+    factor = np.where(ok, total / np.where(ok, base, 1.0), 1.0)
+    sig = sig / np.where(ok, total, 1.0)
+    return CPM_SCALE * sig, mrna * factor / np.exp(np.log(factor).mean())
 
 
 def _fit_sqrt(
