@@ -233,29 +233,7 @@ def evaluate(
     >>> round(res["pearson_mean"], 3), round(res["mae"], 3)
     (0.984, 0.033)
     """
-    for name, df in (("pred", pred), ("truth", truth)):
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(df).__name__}.")
-    if mapping is not None:
-        pred = map_labels(pred, mapping)
-    samples = pred.index[pred.index.isin(truth.index)]
-    if samples.has_duplicates or truth.index.has_duplicates:
-        raise ValueError("Sample names (the index of `pred` and `truth`) must be unique.")
-    if len(samples) == 0:
-        raise ValueError(
-            "`pred` and `truth` share no sample name (index); "
-            f"pred starts with {list(pred.index[:3])}, truth with {list(truth.index[:3])}."
-        )
-    types = [c for c in pred.columns if c in truth.columns]
-    if not types:
-        raise ValueError(
-            "`pred` and `truth` share no cell type (column)"
-            + ("" if mapping is not None else "; pass `mapping` to rename predicted types")
-            + f". pred columns: {list(pred.columns)}, truth columns: {list(truth.columns)}."
-        )
-    dropped = [c for c in truth.columns if c not in types]
-    if dropped:
-        logger.info("evaluate: truth types without a prediction, not scored: %s", dropped)
+    pred, samples, types = _aligned(pred, truth, mapping)
     p = pred.loc[samples, types].to_numpy(dtype=float)
     t = truth.loc[samples, types].to_numpy(dtype=float)
     if renormalize:
@@ -286,6 +264,40 @@ def evaluate(
         "n_samples": len(samples),
         "types": types,
     }
+
+
+def _aligned(
+    pred: pd.DataFrame, truth: pd.DataFrame, mapping: Mapping[str, str] | None
+) -> tuple[pd.DataFrame, pd.Index, list]:
+    """``pred`` mapped to the truth's names, and the samples and types the two share.
+
+    Samples follow the order of ``pred``; a ValueError says what is wrong when the names
+    are not unique or nothing is shared.
+    """
+    for name, df in (("pred", pred), ("truth", truth)):
+        if not isinstance(df, pd.DataFrame):
+            raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(df).__name__}.")
+    if mapping is not None:
+        pred = map_labels(pred, mapping)
+    samples = pred.index[pred.index.isin(truth.index)]
+    if samples.has_duplicates or truth.index.has_duplicates:
+        raise ValueError("Sample names (the index of `pred` and `truth`) must be unique.")
+    if len(samples) == 0:
+        raise ValueError(
+            "`pred` and `truth` share no sample name (index); "
+            f"pred starts with {list(pred.index[:3])}, truth with {list(truth.index[:3])}."
+        )
+    types = [c for c in pred.columns if c in truth.columns]
+    if not types:
+        raise ValueError(
+            "`pred` and `truth` share no cell type (column)"
+            + ("" if mapping is not None else "; pass `mapping` to rename predicted types")
+            + f". pred columns: {list(pred.columns)}, truth columns: {list(truth.columns)}."
+        )
+    dropped = [c for c in truth.columns if c not in types]
+    if dropped:
+        logger.info("truth types without a prediction, not scored: %s", dropped)
+    return pred, samples, types
 
 
 def bootstrap(
@@ -336,20 +348,10 @@ def bootstrap(
     >>> bool(0.9 < lo < hi <= 1.0)
     True
     """
-    for name, df in (("pred", pred), ("truth", truth)):
-        if not isinstance(df, pd.DataFrame):
-            raise TypeError(f"`{name}` must be a pandas DataFrame, got {type(df).__name__}.")
     if int(n_boot) < 1:
         raise ValueError(f"n_boot must be a positive number of resamples, got {n_boot!r}.")
-    if mapping is not None:
-        pred = map_labels(pred, mapping)
-    samples = truth.index[truth.index.isin(pred.index)]
-    types = [c for c in truth.columns if c in pred.columns]
-    if len(samples) == 0 or not types:
-        raise ValueError(
-            "`pred` and `truth` share no sample (index) or no cell type (column); "
-            "see `evaluate` for how they are matched."
-        )
+    pred, shared, types = _aligned(pred, truth, mapping)
+    samples = truth.index[truth.index.isin(shared)]  # truth's order: the same resamples
     p = pred.loc[samples, types].to_numpy(dtype=float)
     t = truth.loc[samples, types].to_numpy(dtype=float)
     idx = np.random.default_rng(seed).integers(0, len(samples), size=(int(n_boot), len(samples)))
