@@ -59,3 +59,22 @@ def train_default(name: str, data: Path, *, seed: int = 0) -> Trained:
         mrna=model.get_mrna_content().to_numpy(),
         train_s=time.perf_counter() - t0,
     )
+
+
+def evaluate_fractions(t: Trained, frac: np.ndarray) -> dict:
+    """``hpvade.benchmark.evaluate`` of cell fractions over ``t``'s model's types.
+
+    Columns beyond the model's types (e.g. an extra component) are dropped and the rows
+    renormalised; where the set's truth is in mRNA fractions, the cell fractions are turned
+    into mRNA fractions with the model's contents first.
+    """
+    from run import bm
+
+    from hpvade.model._refine import mrna_fractions
+
+    frac = np.asarray(frac, dtype=np.float64)[:, : t.head.shape[1]]
+    frac = frac / frac.sum(axis=1, keepdims=True)
+    if t.bench.truth_kind == "mrna":
+        frac = mrna_fractions(frac, t.mrna)
+    pred = pd.DataFrame(frac, index=t.head.index, columns=t.head.columns)
+    return bm.evaluate(pred, t.bench.truth, mapping=t.bench.mapping)

@@ -45,15 +45,13 @@ def _truth_anchor(head: pd.DataFrame, truth: pd.DataFrame, mapping: dict | None)
 
 def main(argv: list[str] | None = None) -> int:
     """Train one default model per set and print default vs oracle-anchored refinement."""
-    from _trained import diagnostic_args, train_default
+    from _trained import diagnostic_args, evaluate_fractions, train_default
 
     a = diagnostic_args(__doc__.split("\n\n")[0], argv, HERE.parent.parent / "shared" / "data")
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    from run import bm
-
     from hpvade.model import refine_proportions
-    from hpvade.model._refine import mrna_fractions, robust_fit
+    from hpvade.model._refine import robust_fit
 
     rows = []
     for name in a.sets:
@@ -71,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             "truth (oracle)": _truth_anchor(head, truth, s.mapping),
         }
         for anchor, p0 in anchors.items():
-            frac, _ = refine_proportions(cpm, sig, mrna, p0)
-            if s.truth_kind == "mrna":
-                frac = mrna_fractions(frac, mrna)
-            pred = pd.DataFrame(frac, index=head.index, columns=head.columns)
-            m = bm.evaluate(pred, s.truth, mapping=s.mapping)
+            m = evaluate_fractions(t, refine_proportions(cpm, sig, mrna, p0)[0])
             rows.append(
                 {
                     "set": name,

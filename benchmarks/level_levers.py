@@ -1,4 +1,4 @@
-"""Two more levers on the refinement, measured: an unknown component and donor-genotype genes.
+"""More levers on the refinement, measured: an unknown component, an average, HLA genes.
 
 Trains the default model on each benchmark set (as ``benchmarks/run.py`` does) and refines
 the same head in several ways, so that the rows differ only in the refinement. Prints
@@ -27,8 +27,8 @@ mean per-type r, overall CCC and MAE per set and variant:
   "DQ and DRB3-5" the DQ genes and the haplotype-dependent DRB paralogues.
 
 Every row runs step 3 where the default does, except the two with the unknown column in
-step 2 and the mean, which stop after step 2. The variants are not defaults: see docs/benchmarks.md
-("Alternatives, measured and not adopted").
+step 2 and the mean, which stop after step 2. The variants are not defaults: see
+docs/benchmarks.md ("Alternatives, measured and not adopted").
 
     python benchmarks/level_levers.py --data ../shared/data [--sets hoek finotello_1k]
 """
@@ -72,42 +72,34 @@ HLA_SETS = {
 
 def main(argv: list[str] | None = None) -> int:
     """Train one default model per set and print the variants of the refinement."""
-    from _trained import diagnostic_args, train_default
+    from _trained import diagnostic_args, evaluate_fractions, train_default
 
     a = diagnostic_args(__doc__.split("\n\n")[0], argv, HERE.parent.parent / "shared" / "data")
     if a.sets == ["finotello", "hoek", "cellbench", "pseudobulk"]:  # this script's default
         a.sets = SETS
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    from run import bm
-
     from hpvade.model import adapt_signature, calibrate_platform, refine_proportions
     from hpvade.model._refine import (
         ADAPT_MIN_SAMPLES_PER_TYPE,
         _calibrated,
-        mrna_fractions,
         robust_fit,
     )
 
     rows, dropped = [], []
     for name in a.sets:
         t = train_default(name, a.data, seed=a.seed)
-        s, cpm, sig, mrna = t.bench, t.cpm, t.signature, t.mrna
+        cpm, sig, mrna = t.cpm, t.signature, t.mrna
         head = t.head.to_numpy()
         n, c = head.shape
         genes = list(t.model.genes_)
         step3 = n >= ADAPT_MIN_SAMPLES_PER_TYPE * c
 
-        def score(variant: str, p: np.ndarray, *, _s=s, _name=name, _t=t) -> None:
-            p = p[:, : len(_t.model.cell_types_)]
-            p = p / p.sum(axis=1, keepdims=True)
-            if _s.truth_kind == "mrna":
-                p = mrna_fractions(p, _t.mrna)
-            pred = pd.DataFrame(p, index=_t.head.index, columns=_t.head.columns)
-            m = bm.evaluate(pred, _s.truth, mapping=_s.mapping)
+        def score(variant: str, p: np.ndarray, *, _t=t) -> None:
+            m = evaluate_fractions(_t, p)
             rows.append(
                 {
-                    "set": _name,
+                    "set": _t.bench.name,
                     "variant": variant,
                     "r": round(m["pearson_mean"], 3),
                     "ccc": round(m["ccc_overall"], 3),
