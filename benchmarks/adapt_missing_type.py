@@ -6,8 +6,9 @@ expression could leak into the profiles of the types it co-varies with. This scr
 60 pseudo-bulks of 500 cells (Dirichlet(1) over the 9 types) from the held-out half of
 pbmc3k, removes one type at a time from the other half (the reference), and fits the bulks
 with steps 1-2 and with steps 1-3 of ``get_proportions``' refinement. The signature is
-the reference's plain type means on 1,000 genes chosen by ``hpvade.pp.select_genes`` (no
-trained model: the update is what is measured). Scores are over the reference's types,
+the reference's plain type means (``type_profiles``, as ``HPVADE`` starts from) on 1,000
+genes chosen by ``hpvade.pp.select_genes`` (no trained model: the update is what is
+measured). Scores are over the reference's types,
 against the bulks' true cell fractions (which the missing type keeps below 1).
 
     python benchmarks/adapt_missing_type.py --data ../shared/data
@@ -40,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     from hpvade.model import adapt_signature, refine_proportions
     from hpvade.model._refine import robust_fit
     from hpvade.pp import select_genes
-    from hpvade.pp._genes import _columns, _row_sums, match_genes, normalize_cpm, type_means
+    from hpvade.pp._genes import _columns, _row_sums, match_genes, type_profiles
 
     full = ad.read_h5ad(a.data / "pbmc" / "ref_pbmc3k_hvg2000_counts.h5ad")
     train, held = bm.split_reference(full, labels_key="cell_type", seed=a.seed)
@@ -56,9 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         genes = select_genes(ref, labels_key="cell_type", bulk_genes=list(bulk.var_names))
         codes = ref.obs["cell_type"].cat.codes.to_numpy()
         x = _columns(ref.X, match_genes(ref.var_names, genes)[0])
-        sig = type_means(normalize_cpm(x), codes, len(types)).T
-        sig = 1e6 * sig / sig.sum(axis=0)
-        mrna = type_means(_row_sums(ref.X)[:, None], codes, len(types)).ravel()
+        sig, mrna = type_profiles(x, _row_sums(ref.X), codes, len(types))
         b = _columns(bulk.X, match_genes(bulk.var_names, genes)[0]).toarray().astype(np.float64)
         cpm = 1e6 * b / b.sum(axis=1, keepdims=True)
         flat = np.full((len(cpm), len(types)), 1.0 / len(types))

@@ -27,9 +27,8 @@ from ..pp._genes import (
     _get_matrix,
     _row_sums,
     match_genes,
-    normalize_cpm,
     select_genes,
-    type_means,
+    type_profiles,
 )
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
@@ -215,12 +214,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         genes = list(genes)
         Xg, codes, libsize, positions = self._reference_counts(genes)
         n_types = len(self.cell_types_)
-        keep = _row_sums(Xg) > 0
-        signature = type_means(normalize_cpm(Xg[keep]), codes[keep], n_types).T  # G x C
-        col = signature.sum(axis=0)
-        signature = signature * (CPM_SCALE / np.where(col > 0, col, 1.0))
-        mrna = type_means(libsize[:, None], codes, n_types).ravel()
-        mrna = np.where(mrna > 0, mrna, np.median(mrna[mrna > 0]))
+        signature, mrna = type_profiles(Xg, libsize, codes, n_types)
 
         n_batch = self.summary_stats.n_batch
         self.module = self._module_cls(

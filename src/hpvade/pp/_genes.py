@@ -92,6 +92,39 @@ def type_means(X, codes: np.ndarray, n_types: int) -> np.ndarray:
     return np.asarray(out, dtype=np.float64)
 
 
+def type_profiles(
+    X, libsize: np.ndarray, codes: np.ndarray, n_types: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each type's mean CPM profile and mean library size: a signature and mRNA contents.
+
+    Parameters
+    ----------
+    X
+        Counts of the reference's cells over the chosen genes, cells x genes.
+    libsize
+        Each cell's library size (over all the reference's genes).
+    codes
+        Cell-type code of each cell, ``0 .. n_types - 1``.
+    n_types
+        Number of cell types.
+
+    Returns
+    -------
+    signature : numpy.ndarray
+        Genes x types, the mean CPM of the cells with counts, each non-empty column
+        rescaled to sum to 1e6.
+    mrna : numpy.ndarray
+        Mean library size per type; a type without cells takes the median of the others.
+    """
+    keep = _row_sums(X) > 0
+    signature = type_means(normalize_cpm(X[keep]), codes[keep], n_types).T  # G x C
+    col = signature.sum(axis=0)
+    signature = signature * (CPM_SCALE / np.where(col > 0, col, 1.0))
+    mrna = type_means(np.asarray(libsize, dtype=np.float64)[:, None], codes, n_types).ravel()
+    mrna = np.where(mrna > 0, mrna, np.median(mrna[mrna > 0]))
+    return signature, mrna
+
+
 def select_genes(
     adata: AnnData,
     *,
