@@ -53,27 +53,32 @@ def _dispersion(x: np.ndarray, labels: np.ndarray, types: list[str]) -> np.ndarr
     return (var.sum(axis=0) + 1e-9) / (mean.sum(axis=0) + 1e-9)
 
 
-def _type_means(x: np.ndarray, labels: np.ndarray, types: list[str]) -> np.ndarray:
-    """Pooled per-type profiles, genes x types, CPM."""
-    s = np.array([x[labels == t].sum(axis=0) for t in types]).T
+def _pooled_profiles(x: np.ndarray, labels: np.ndarray, types: list[str]) -> np.ndarray:
+    """Pooled per-type profiles (each type's summed counts), genes x types, CPM.
+
+    Unlike the model's starting signature (``pp._genes.type_profiles``, the mean of each
+    cell's CPM), cells weigh by their library size here, as in a bulk of that type.
+    """
+    from hpvade.pp._genes import type_means
+
+    codes = pd.Categorical(labels, categories=types).codes
+    keep = codes >= 0
+    s = type_means(x[keep], codes[keep], len(types)).T
     return 1e6 * s / np.maximum(s.sum(axis=0, keepdims=True), 1e-12)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Train one default model per set and print the refinement variants side by side."""
-    from _trained import diagnostic_args, train_default
+    from _trained import diagnostic_args, evaluate_fractions, train_default
 
     a = diagnostic_args(__doc__.split("\n\n")[0], argv, HERE.parent.parent / "shared" / "data")
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    from run import bm
-
     from hpvade.model import refine_proportions
     from hpvade.model._refine import (
         ROBUST_REWEIGHT_ROUNDS,
         ROBUST_TOL,
         ROBUST_WEIGHT_SCALE,
-        mrna_fractions,
         robust_fit,
     )
 
@@ -110,16 +115,13 @@ def main(argv: list[str] | None = None) -> int:
             )[0],
             "dispersion prior": two_steps(cpm, sig, mrna, p0, 1.0 / disp),
             "dispersion prior, sqrt": two_steps(cpm, sig, mrna, p0, disp**-0.5),
-            "reference means": two_steps(cpm, _type_means(x_model, labels, types), mrna, p0),
+            "reference means": two_steps(cpm, _pooled_profiles(x_model, labels, types), mrna, p0),
             "reference means, all genes": two_steps(
-                cpm_all, _type_means(x_shared, labels, types), mrna, p0
+                cpm_all, _pooled_profiles(x_shared, labels, types), mrna, p0
             ),
         }
         for variant, frac in variants.items():
-            if s.truth_kind == "mrna":
-                frac = mrna_fractions(frac, mrna)
-            pred = pd.DataFrame(frac, index=head.index, columns=types)
-            m = bm.evaluate(pred, s.truth, mapping=s.mapping)
+            m = evaluate_fractions(t, frac)
             rows.append(
                 {
                     "variant": variant,
