@@ -92,8 +92,11 @@ METHODS: dict[str, Method] = {
     "hpvade_calhead": Method(
         None, "hpvade_runner.py", "calhead", note="ablation: + one reweighting (from the head)"
     ),
+    "hpvade_anchor": Method(
+        None, "hpvade_runner.py", "anchor", note="ablation: + robust anchor (steps 1-2)"
+    ),
     "hpvade_noadapt": Method(
-        None, "hpvade_runner.py", "noadapt", note="ablation: no signature update (step 3)"
+        None, "hpvade_runner.py", "noadapt", note="ablation: + step 1's weights in step 2"
     ),
     "hpvade_noise": Method(
         None, "hpvade_runner.py", "noise", note="alternative: trained with gene noise 1.0"

@@ -16,9 +16,11 @@ row before it, the default last):
 - ``cal``: ``fit`` with the gene-wise platform scale calibrated from the head;
 - ``calhead``: ``cal`` plus one round of gene reweighting (the refinement before the
   robust first step: calibrated from the head's fractions);
-- ``noadapt``: the scale calibrated from a robust, calibration-free fit with Cauchy gene
+- ``anchor``: the scale calibrated from a robust, calibration-free fit with Cauchy gene
   weights iterated to convergence, then ``calhead``'s fit (the default before the signature
   update);
+- ``noadapt``: ``anchor`` with the robust fit's gene weights as the calibrated fit's prior
+  weights (``get_proportions(adapt=False)``: the default without its signature update);
 - no variant: the defaults (``noadapt``, then, with at least five samples per cell type,
   the signature updated towards the bulks and the fit repeated).
 
@@ -50,7 +52,7 @@ from _common import args, write
 def main() -> None:
     d, out, variant = args()
     refit = ("fit", "cal", "calhead", "noise", "robust", "cauchy")
-    known = (None, "v1", "seed", "head", "headnoise", "noadapt", *refit)
+    known = (None, "v1", "seed", "head", "headnoise", "noadapt", "anchor", *refit)
     if variant not in known:
         raise SystemExit(f"unknown variant {variant!r}")
     import scvi
@@ -83,24 +85,27 @@ def main() -> None:
     noise = 1.0 if variant in ("noise", "headnoise") else 0.0
     model.train(bulk=bulk, accelerator="cpu", enable_progress_bar=False, gene_noise=noise)
     kind = "mrna" if d["params"].get("truth_kind") == "mrna" else "cell"
-    if variant in refit:
-        from hpvade.model import refine_proportions
+    if variant in (*refit, "anchor"):
+        from hpvade.model import refine_proportions, robust_fit
         from hpvade.model._refine import mrna_fractions
 
         p0 = model.get_proportions(bulk, method="head", key_added=None)
         sig = model.get_signature().to_numpy()
         mrna = model.get_mrna_content().to_numpy()
         cpm = model._bulk_cpm(bulk, layer=None)
-        p, _ = refine_proportions(
-            cpm,
-            sig,
-            mrna,
-            p0.to_numpy(),
-            calibrate=variant in ("cal", "calhead", "noise"),
-            n_reweight={"fit": 0, "cal": 0, "calhead": 1, "noise": 1}.get(variant, 20),
-            weight_scale=12.5 if variant == "cauchy" else 1.0,
-            tol=5e-4,
-        )
+        if variant == "anchor":
+            p, _ = refine_proportions(cpm, sig, mrna, robust_fit(cpm, sig, mrna, p0.to_numpy()))
+        else:
+            p, _ = refine_proportions(
+                cpm,
+                sig,
+                mrna,
+                p0.to_numpy(),
+                calibrate=variant in ("cal", "calhead", "noise"),
+                n_reweight={"fit": 0, "cal": 0, "calhead": 1, "noise": 1}.get(variant, 20),
+                weight_scale=12.5 if variant == "cauchy" else 1.0,
+                tol=5e-4,
+            )
         if kind == "mrna":
             p = mrna_fractions(p, mrna)
         props = pd.DataFrame(p, index=p0.index, columns=p0.columns)

@@ -1,6 +1,6 @@
 from ._model import HPVADE
 from ._module import HPVADEModule
-from ._refine import adapt_signature, calibrate_platform, refine_proportions
+from ._refine import adapt_signature, calibrate_platform, refine_proportions, robust_fit
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan, NonFiniteLossError
 
@@ -13,4 +13,5 @@ __all__ = [
     "adapt_signature",
     "calibrate_platform",
     "refine_proportions",
+    "robust_fit",
 ]

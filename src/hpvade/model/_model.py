@@ -589,8 +589,11 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
            iterated until the fractions settle, so that genes shifted by the bulk protocol
            lose their weight: it sets the level of each type, whatever the head's start;
         2. a gene-wise platform scale calibrated on all the samples of the call from those
-           fractions, then a fit with one round of gene reweighting: it resolves the
-           differences between samples;
+           fractions, then a fit with one round of gene reweighting, step 1's gene weights
+           as its prior: it resolves the differences between samples, and the genes that
+           step 1 found out of line stay discounted (a gene that the protocol changes a
+           lot is likelier to change unevenly between cell types as well, which one scale
+           per gene does not undo);
         3. with enough samples (``adapt``), the signature is updated towards the bulks
            (:func:`~hpvade.model.adapt_signature`, a ridge regression of each gene on the
            fractions of step 2) and step 2's fit is repeated with it: the bulks' own cells
@@ -672,8 +675,9 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         if method == "refine":
             signature = self.module.signature.detach().cpu().double().numpy()
             # step 1 sets the levels without the head's bias, step 2 calibrates from them
-            p = robust_fit(cpm, signature, mrna, p)
-            p, _ = refine_proportions(cpm, signature, mrna, p)
+            # and keeps step 1's gene weights as its prior
+            p, weights = robust_fit(cpm, signature, mrna, p, return_weights=True)
+            p, _ = refine_proportions(cpm, signature, mrna, p, gene_weights=weights)
             if adapt is None:
                 adapt = len(p) >= ADAPT_MIN_SAMPLES_PER_TYPE * p.shape[1]
             if adapt:

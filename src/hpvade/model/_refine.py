@@ -229,6 +229,37 @@ def refine_proportions(
     >>> bool(np.abs(p - p_true).max() < 0.02)
     True
     """
+    p, scale, _ = _reweighted_fit(
+        cpm,
+        signature,
+        mrna,
+        p0,
+        n_iter=n_iter,
+        lr=lr,
+        calibrate=calibrate,
+        n_reweight=n_reweight,
+        weight_scale=weight_scale,
+        tol=tol,
+        gene_weights=gene_weights,
+    )
+    return p, scale
+
+
+def _reweighted_fit(
+    cpm: np.ndarray,
+    signature: np.ndarray,
+    mrna: np.ndarray,
+    p0: np.ndarray,
+    *,
+    n_iter: int,
+    lr: float,
+    calibrate: bool,
+    n_reweight: int,
+    weight_scale: float,
+    tol: float,
+    gene_weights: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`refine_proportions`, also returning the gene weights of its last fit (mean 1)."""
     cpm = np.asarray(cpm, dtype=np.float64)
     signature = np.asarray(signature, dtype=np.float64)
     mrna = np.asarray(mrna, dtype=np.float64)
@@ -239,23 +270,24 @@ def refine_proportions(
     else:
         scale = np.ones(signature.shape[0])
     if calibrate and cpm.shape[0] < 2:
-        return p0 / p0.sum(axis=1, keepdims=True), scale
+        return p0 / p0.sum(axis=1, keepdims=True), scale, prior
     sig, content = _calibrated(signature, scale, mrna)
 
     with torch.enable_grad():
         s_t = torch.as_tensor(sig)
         m_t = torch.as_tensor(content)
         target = torch.sqrt(1.0 + torch.as_tensor(cpm))
-        p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(prior), n_iter=n_iter, lr=lr)
+        w = prior
+        p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(w), n_iter=n_iter, lr=lr)
         for _ in range(n_reweight):
             v = res.mean(axis=0) * prior
             w = prior / (v + weight_scale * max(float(np.median(v)), 1e-12))
-            weights = torch.as_tensor(w / w.mean())
+            w = w / w.mean()
             previous = p
-            p, res = _fit_sqrt(target, s_t, m_t, p, weights, n_iter=n_iter, lr=lr)
+            p, res = _fit_sqrt(target, s_t, m_t, p, torch.as_tensor(w), n_iter=n_iter, lr=lr)
             if np.abs(p - previous).max() < tol:
                 break
-    return p / p.sum(axis=1, keepdims=True), scale
+    return p / p.sum(axis=1, keepdims=True), scale, w
 
 
 def robust_fit(
@@ -265,32 +297,69 @@ def robust_fit(
     p0: np.ndarray,
     *,
     gene_weights: np.ndarray | None = None,
-) -> np.ndarray:
+    return_weights: bool = False,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """The first, calibration-free step of ``get_proportions(method="refine")``.
 
     :func:`refine_proportions` without a platform scale, its Cauchy gene weights (scale
     ``ROBUST_WEIGHT_SCALE`` times the median squared residual) iterated until no fraction
     moves by more than ``ROBUST_TOL`` (at most ``ROBUST_REWEIGHT_ROUNDS`` rounds). Its
-    fractions anchor the calibration of the second step. ``gene_weights`` are passed on
-    to :func:`refine_proportions`.
+    fractions anchor the calibration of the second step, and its gene weights are the
+    second step's prior weights. ``gene_weights`` are passed on to
+    :func:`refine_proportions`.
+
+    Parameters
+    ----------
+    cpm
+        Bulk profiles, samples x genes, CPM.
+    signature
+        Genes x types, CPM (columns sum to 1e6).
+    mrna
+        Relative mRNA content per type.
+    p0
+        Starting cell fractions, samples x types.
+    gene_weights
+        Prior weight per gene, as in :func:`refine_proportions`.
+    return_weights
+        Also return the gene weights of the last fit.
 
     Returns
     -------
-    numpy.ndarray
+    p : numpy.ndarray
         Cell fractions, samples x types, rows summing to 1.
+    weights : numpy.ndarray
+        Only with ``return_weights=True``: the gene weights of the last fit (the prior
+        times the Cauchy weights, mean 1); genes the signature cannot explain in these
+        bulks without a platform scale weigh little.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hpvade.model import robust_fit
+    >>> rng = np.random.default_rng(0)
+    >>> S = rng.gamma(1.0, size=(200, 3))
+    >>> S = 1e6 * S / S.sum(axis=0)
+    >>> p_true = rng.dirichlet(np.ones(3), size=20)
+    >>> bulk = p_true @ S.T
+    >>> bulk[:, :20] *= 8.0  # the bulks' platform measures 20 genes 8-fold higher
+    >>> p, w = robust_fit(bulk, S, np.ones(3), np.full((20, 3), 1 / 3), return_weights=True)
+    >>> bool(w[:20].max() < w[20:].min())
+    True
     """
-    p, _ = refine_proportions(
+    p, _, weights = _reweighted_fit(
         cpm,
         signature,
         mrna,
         p0,
+        n_iter=400,
+        lr=0.05,
         calibrate=False,
         n_reweight=ROBUST_REWEIGHT_ROUNDS,
         weight_scale=ROBUST_WEIGHT_SCALE,
         tol=ROBUST_TOL,
         gene_weights=gene_weights,
     )
-    return p
+    return (p, weights) if return_weights else p
 
 
 def adapt_signature(
