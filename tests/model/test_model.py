@@ -83,6 +83,30 @@ def test_refine_does_not_depend_on_the_heads_start(trained, monkeypatch):
     assert np.abs(after.to_numpy() - before.to_numpy()).max() < 0.02
 
 
+def test_refine_is_the_public_steps_in_order(trained):
+    from hpvade.model import refine_proportions, robust_fit
+
+    model, _, bulk = trained
+    cpm = model._bulk_cpm(bulk, layer=None)
+    head = model.get_proportions(bulk.copy(), method="head", key_added=None).to_numpy()
+    sig = model.get_signature().to_numpy()
+    mrna = model.module.mrna_content.detach().cpu().double().numpy()
+    # step 1, then step 2 calibrated from its fractions, with its gene weights as the prior
+    first, weights = robust_fit(cpm, sig, mrna, head, return_weights=True)
+    by_hand, _ = refine_proportions(cpm, sig, mrna, first, gene_weights=weights)
+    steps = model.get_proportions(bulk.copy(), key_added=None, adapt=False)
+    np.testing.assert_allclose(steps.to_numpy(), by_hand, rtol=0, atol=1e-9)
+    # get_mrna_content() is rescaled to mean 1: the fit does not depend on the scale, up to
+    # the optimiser's rounding
+    public = model.get_mrna_content().to_numpy()
+    first_pub, w_pub = robust_fit(cpm, sig, public, head, return_weights=True)
+    by_public, _ = refine_proportions(cpm, sig, public, first_pub, gene_weights=w_pub)
+    np.testing.assert_allclose(steps.to_numpy(), by_public, rtol=0, atol=1e-4)
+    assert weights.shape == (len(model.genes_),)
+    assert abs(weights.mean() - 1) < 1e-9
+    np.testing.assert_array_equal(robust_fit(cpm, sig, mrna, head), first)
+
+
 def test_reordering_bulk_genes_changes_nothing(trained):
     model, _, bulk = trained
     perm = np.random.default_rng(1).permutation(bulk.n_vars)
