@@ -5,7 +5,9 @@ The update regresses each gene on the fractions of the known types, so a missing
 expression could leak into the profiles of the types it co-varies with. This script draws
 60 pseudo-bulks of 500 cells (Dirichlet(1) over the 9 types) from the held-out half of
 pbmc3k, removes one type at a time from the other half (the reference), and fits the bulks
-with steps 1-2 and with steps 1-3 of ``get_proportions``' refinement. The signature is
+with steps 1-2 and with steps 1-3 of ``get_proportions``' refinement (step 2 without
+step 1's gene weights as its prior, as ``hpvade_anchor``: the default when this was
+measured). The signature is
 the reference's plain type means (``type_profiles``, as ``HPVADE`` starts from) on 1,000
 genes chosen by ``hpvade.pp.select_genes`` (no trained model: the update is what is
 measured). Scores are over the reference's types,

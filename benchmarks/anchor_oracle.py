@@ -6,8 +6,10 @@ The refinement calibrates a gene-wise platform scale from a first estimate of th
 fractions (the anchor), which sets the level of each cell type. This script trains the
 default model on each benchmark set (as ``benchmarks/run.py`` does), then calibrates and
 fits with the same code from three anchors: the head's fractions (the refinement before
-0.2.0's robust step, ``hpvade_calhead``), the robust calibration-free fit (the default of
-``get_proportions``), and fractions taken from the truth (the "oracle anchor"; types the
+0.2.0's robust step, ``hpvade_calhead``), the robust calibration-free fit (the anchor of
+``get_proportions``; step 2 here does not take step 1's gene weights as its prior, as the
+default does since they were carried over: this is the ``hpvade_anchor`` row's step 2),
+and fractions taken from the truth (the "oracle anchor"; types the
 truth splits finer or does not measure keep the head's share, rows renormalised). The gap
 to the oracle row bounds what a better estimate of the levels could buy; the oracle row's
 r shows what the fit itself resolves between samples.

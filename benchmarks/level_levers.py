@@ -4,8 +4,10 @@ Trains the default model on each benchmark set (as ``benchmarks/run.py`` does) a
 the same head in several ways, so that the rows differ only in the refinement. Prints
 mean per-type r, overall CCC and MAE per set and variant:
 
-- ``default``: ``get_proportions(method="refine")`` (steps 1-2, and step 3 where the
-  default runs it: at least five samples per cell type).
+- ``default``: ``get_proportions(method="refine")`` as it was when this script was
+  written (steps 1-2, and step 3 where the default runs it: at least five samples per
+  cell type), before step 2 took step 1's gene weights as its prior (``hpvade_anchor``'s
+  steps; the table in docs/benchmarks.md was measured then).
 - ``unknown, both steps``: a flat profile (equal CPM on every gene) as an extra column of
   the signature in steps 1 and 2, calibrated with the others; its share is dropped and the
   rows renormalised. The issue's "unknown content" lever: the truth does not sum to one
