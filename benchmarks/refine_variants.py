@@ -4,8 +4,8 @@ Trains the default model once per benchmark set (as ``benchmarks/run.py`` does, 
 and refines its head's fractions in several ways with the same code paths, so that every
 row shares the model and differs only in the refinement:
 
-- ``steps 1-2``: ``get_proportions(method="refine", adapt=False)`` (robust fit, then
-  calibrated fit; the default without its signature update, ``hpvade_noadapt``);
+- ``steps 1-2``: the robust fit, then the calibrated fit without step 1's gene weights as
+  its prior (``hpvade_anchor``: the default's steps 1-2 before they were carried over);
 - ``robust fit alone``: its first, calibration-free step only;
 - ``step 2 to convergence``: the calibrated fit with its Cauchy weights (scale 4) iterated
   to convergence instead of one round;
