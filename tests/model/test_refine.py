@@ -139,6 +139,11 @@ def test_robust_fit_returns_low_weights_for_platform_shifted_genes():
     flat = np.full_like(p, 1 / p.shape[1])
     frac, weights = robust_fit(bulk, S, np.ones(4), flat, return_weights=True)
     np.testing.assert_array_equal(frac, robust_fit(bulk, S, np.ones(4), flat))
+    # refine_proportions returns the same weights, with the fractions and scale as without
+    p, scale, w = refine_proportions(bulk, S, np.ones(4), flat, return_weights=True)
+    np.testing.assert_array_equal(p, refine_proportions(bulk, S, np.ones(4), flat)[0])
+    np.testing.assert_array_equal(scale, calibrate_platform(bulk, S, np.ones(4), flat))
+    assert abs(w.mean() - 1) < 1e-9
     assert abs(weights.mean() - 1) < 1e-9
     assert (weights >= 0).all()
     rest = np.setdiff1d(np.arange(S.shape[0]), shifted)

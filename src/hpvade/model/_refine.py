@@ -156,7 +156,8 @@ def refine_proportions(
     weight_scale: float = 1.0,
     tol: float = 0.0,
     gene_weights: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
+    return_weights: bool = False,
+) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Refine cell fractions by fitting the bulks with the signature on a square-root scale.
 
     1. With ``calibrate=True``, the starting fractions ``p0`` set a gene-wise platform scale
@@ -208,6 +209,8 @@ def refine_proportions(
         ``None`` weighs genes equally. The first fit uses them as they are; each
         reweighting round multiplies them by the Cauchy weights of the residuals
         standardised by them. Only their ratios matter.
+    return_weights
+        Also return the gene weights of the last fit.
 
     Returns
     -------
@@ -215,6 +218,9 @@ def refine_proportions(
         Refined cell fractions, samples x types, rows summing to 1.
     scale : numpy.ndarray
         The gene-wise platform scale that was used (ones if ``calibrate=False``).
+    weights : numpy.ndarray
+        Only with ``return_weights=True``: the gene weights of the last fit (the prior
+        times the Cauchy weights of the last reweighting round, mean 1).
 
     Examples
     --------
@@ -229,37 +235,6 @@ def refine_proportions(
     >>> bool(np.abs(p - p_true).max() < 0.02)
     True
     """
-    p, scale, _ = _reweighted_fit(
-        cpm,
-        signature,
-        mrna,
-        p0,
-        n_iter=n_iter,
-        lr=lr,
-        calibrate=calibrate,
-        n_reweight=n_reweight,
-        weight_scale=weight_scale,
-        tol=tol,
-        gene_weights=gene_weights,
-    )
-    return p, scale
-
-
-def _reweighted_fit(
-    cpm: np.ndarray,
-    signature: np.ndarray,
-    mrna: np.ndarray,
-    p0: np.ndarray,
-    *,
-    n_iter: int,
-    lr: float,
-    calibrate: bool,
-    n_reweight: int,
-    weight_scale: float,
-    tol: float,
-    gene_weights: np.ndarray | None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`refine_proportions`, also returning the gene weights of its last fit (mean 1)."""
     cpm = np.asarray(cpm, dtype=np.float64)
     signature = np.asarray(signature, dtype=np.float64)
     mrna = np.asarray(mrna, dtype=np.float64)
@@ -270,7 +245,8 @@ def _reweighted_fit(
     else:
         scale = np.ones(signature.shape[0])
     if calibrate and cpm.shape[0] < 2:
-        return p0 / p0.sum(axis=1, keepdims=True), scale, prior
+        p = p0 / p0.sum(axis=1, keepdims=True)
+        return (p, scale, prior) if return_weights else (p, scale)
     sig, content = _calibrated(signature, scale, mrna)
 
     with torch.enable_grad():
@@ -287,7 +263,8 @@ def _reweighted_fit(
             p, res = _fit_sqrt(target, s_t, m_t, p, torch.as_tensor(w), n_iter=n_iter, lr=lr)
             if np.abs(p - previous).max() < tol:
                 break
-    return p / p.sum(axis=1, keepdims=True), scale, w
+    p = p / p.sum(axis=1, keepdims=True)
+    return (p, scale, w) if return_weights else (p, scale)
 
 
 def robust_fit(
@@ -346,18 +323,17 @@ def robust_fit(
     >>> bool(w[:20].max() < w[20:].min())
     True
     """
-    p, _, weights = _reweighted_fit(
+    p, _, weights = refine_proportions(
         cpm,
         signature,
         mrna,
         p0,
-        n_iter=400,
-        lr=0.05,
         calibrate=False,
         n_reweight=ROBUST_REWEIGHT_ROUNDS,
         weight_scale=ROBUST_WEIGHT_SCALE,
         tol=ROBUST_TOL,
         gene_weights=gene_weights,
+        return_weights=True,
     )
     return (p, weights) if return_weights else p
 
