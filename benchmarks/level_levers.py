@@ -109,10 +109,18 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
 
-        def steps(p1: np.ndarray, weights: np.ndarray | None = None, *, _c=cpm, _s=sig, _m=mrna):
+        def steps(
+            p1: np.ndarray,
+            weights: np.ndarray | None = None,
+            *,
+            _c=cpm,
+            _s=sig,
+            _m=mrna,
+            step3=step3,
+        ):
             """Steps 2 and 3 of the default from step 1's fractions ``p1``."""
             p2, _ = refine_proportions(_c, _s, _m, p1, gene_weights=weights)
-            if len(p1) < ADAPT_MIN_SAMPLES_PER_TYPE * p1.shape[1]:
+            if not step3:
                 return p2, p2
             adapted = adapt_signature(_c, _s, _m, p2)
             p3, _ = refine_proportions(_c, adapted, _m, p2, gene_weights=weights)
