@@ -41,6 +41,7 @@ SPECS: dict[str, dict[str, list[str]]] = {
         "constraints": [TORCH],
     },
     "dtangle": {"first": [], "pkgs": ["dtangle==0.1.1"], "constraints": [TORCH]},
+    "rectangle": {"first": [], "pkgs": ["rectanglepy==1.7.0"], "constraints": [TORCH]},
     "tumordecon": {
         "first": [],
         "pkgs": ["tumordecon==1.1.1", "setuptools<81"],

@@ -125,6 +125,9 @@ METHODS: dict[str, Method] = {
     "bayesprism": Method("bayesprism", "bayesprism_runner.py", note="bayesprism 0.1.0"),
     "autogenes": Method("autogenes", "autogenes_runner.py", note="autogenes 1.0.4"),
     "dtangle": Method("dtangle", "dtangle_runner.py", note="dtangle 0.1.1"),
+    "rectangle": Method(
+        "rectangle", "rectangle_runner.py", note="rectanglepy 1.7.0, Unknown dropped"
+    ),
     "deconrnaseq": Method(
         "tumordecon", "tumordecon_runner.py", "deconrnaseq", note="TumorDecon 1.1.1"
     ),
@@ -146,6 +149,8 @@ PBMC_MAP = {
     "DC": "DC",
 }
 HOEK_MAP = {**PBMC_MAP, "Naive CD4 T": "T", "Memory CD4 T": "T", "CD8 T": "T"}
+# the coarse flow columns of Monaco 2019 that the pbmc3k types cover
+MONACO_TYPES = ("B", "CD4_T", "CD8_T", "NK", "Monocytes", "DC")
 
 
 @dataclasses.dataclass
@@ -188,6 +193,13 @@ def load_set(name: str, data: Path, *, seed: int = 0) -> BenchSet:
         return BenchSet(
             name, _read(pbmc_ref), bulk, truth, HOEK_MAP, "tpm", "8 PBMC bulks (TPM), FACS truth"
         )
+    if name == "monaco":
+        bulk = _read(data / "pbmc" / "bulk_monaco2019_pbmc_tpm.h5ad")
+        # score the six coarse types only: true_other_T / true_other (about 10% of the cells)
+        # have no reference type, and the true_fine_* columns are the coarse ones split up
+        truth = bm.truth_from_obs(bulk)[list(MONACO_TYPES)]
+        note = "12 PBMC bulks (TPM), flow truth; 6 coarse types scored"
+        return BenchSet(name, _read(pbmc_ref), bulk, truth, PBMC_MAP, "tpm", note)
     if name == "cellbench":
         ref = _read(data / "cellbench" / "ref_celseq2_3cl_counts.h5ad")
         bulk = _read(data / "cellbench" / "bulk_rnamix_celseq2_counts.h5ad")
@@ -216,7 +228,7 @@ def load_set(name: str, data: Path, *, seed: int = 0) -> BenchSet:
     raise ValueError(f"unknown set {name!r}; choose from {KNOWN_SETS}")
 
 
-SETS = ["finotello", "hoek", "cellbench", "pseudobulk"]
+SETS = ["finotello", "hoek", "monaco", "cellbench", "pseudobulk"]
 # not run by default: the PBMC bulks against a second reference (983 cells, all 13,714 genes),
 # a check that the defaults are not tuned to the 2,000-HVG reference of the main sets
 EXTRA_SETS = ["finotello_1k", "hoek_1k"]
