@@ -1,20 +1,136 @@
 from __future__ import annotations
 
+import contextlib
 import logging
-from typing import TYPE_CHECKING
+import os
+import random
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any
 
+import numpy as np
+import pandas as pd
 import scvi
+import torch
 
 from .._constants import PROPORTIONS_KEY
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from anndata import AnnData
 
     from ..model import HPVADE
 
 logger = logging.getLogger(__name__)
+
+# environment variables that ``scvi.settings.seed = ...`` sets (through lightning's
+# seed_everything and its JAX determinism flag)
+_SEED_ENV = ("PL_GLOBAL_SEED", "PL_SEED_WORKERS", "XLA_FLAGS")
+
+
+@contextlib.contextmanager
+def _seeded(seed: int | None) -> Iterator[None]:
+    """Seed scvi-tools, torch, numpy and random for the block, then put everything back.
+
+    ``scvi.settings.seed = seed`` is what seeds the training (the pseudo-bulk simulator and
+    the data splitter read it, lightning's ``seed_everything`` seeds the generators); it also
+    sets cuDNN flags and environment variables. All of these, and the generators' states,
+    are restored on exit, so the caller's global state is as it was.
+    """
+    if seed is None:
+        yield
+        return
+    saved_seed = scvi.settings._seed
+    env = {key: os.environ.get(key) for key in _SEED_ENV}
+    cudnn = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    py_state, np_state = random.getstate(), np.random.get_state()  # noqa: NPY002 - the caller's state
+    torch_state = torch.random.get_rng_state()
+    cuda_states = torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None
+    try:
+        scvi.settings.seed = seed
+        yield
+    finally:
+        scvi.settings._seed = saved_seed
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn
+        random.setstate(py_state)
+        np.random.set_state(np_state)  # noqa: NPY002
+        torch.random.set_rng_state(torch_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+def _reference_view(
+    reference: AnnData, *, labels_key: str, layer: str | None, batch_key: str | None
+) -> AnnData:
+    """A new AnnData over the reference's count matrix, for scvi-tools to register.
+
+    ``setup_anndata`` writes its registry into ``uns`` and coded columns into ``obs``, and
+    turns the label column categorical. This AnnData shares the count matrix (``X`` or the
+    layer: no copy) and holds copies of the two obs columns it needs, so none of that
+    reaches the user's reference.
+    """
+    import anndata as ad
+
+    from ..pp import InputKeyError
+
+    # the checks that need the reference itself; setup_anndata checks the rest on the copy
+    if getattr(reference, "isbacked", False):
+        raise ValueError(
+            f"The reference AnnData is backed (opened with backed='r' from "
+            f"{reference.filename}); hpvade needs it in memory. Load it with "
+            "`ref = ref.to_memory()` or read the file without `backed=`."
+        )
+    for key, role in ((labels_key, "labels"), (batch_key, "batch")):
+        if key is not None and key not in reference.obs.columns:
+            raise InputKeyError(
+                f"The {role} column {key!r} is not in the reference's adata.obs; available "
+                f"columns: {list(reference.obs.columns)}."
+            )
+    layers = {}
+    if layer is not None:
+        if layer not in reference.layers:
+            raise InputKeyError(
+                f"Layer {layer!r} not found in the reference's adata.layers; available layers: "
+                f"{list(reference.layers) or 'none'}. Pass layer=None to use adata.X."
+            )
+        layers[layer] = reference.layers[layer]
+    columns = [c for c in (labels_key, batch_key) if c is not None]
+    return ad.AnnData(
+        X=reference.X,
+        obs=reference.obs[columns].copy(),
+        var=pd.DataFrame(index=reference.var_names.copy()),
+        layers=layers,
+    )
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for name in ("hpvade", "scvi-tools", "torch", "anndata"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A value that ``write_h5ad`` stores: None, numbers, strings, lists and dicts of them."""
+    if value is None or isinstance(value, bool | int | float | str | np.integer | np.floating):
+        return value
+    if isinstance(value, pd.Series):
+        value = value.to_dict()
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        if all(isinstance(v, bool | int | float | str) for v in value):
+            return list(value)
+        return repr(value)
+    return repr(value)
 
 
 def deconvolve(
@@ -24,7 +140,7 @@ def deconvolve(
     labels_key: str,
     layer: str | None = None,
     bulk_layer: str | None = None,
-    max_epochs: int = 50,
+    batch_key: str | None = None,
     kind: str = "cell",
     method: str = "refine",
     adapt: bool | None = None,
@@ -32,14 +148,21 @@ def deconvolve(
     key_added: str = PROPORTIONS_KEY,
     seed: int | None = 0,
     copy: bool = False,
+    return_model: bool = False,
+    model_kwargs: Mapping[str, Any] | None = None,
     **train_kwargs,
-) -> AnnData | HPVADE:
+) -> AnnData | HPVADE | tuple[AnnData, HPVADE] | None:
     """Train HP-VaDE on a reference and write the bulk's proportions into ``obsm``.
 
     The scanpy-style one-call path: :meth:`~hpvade.HPVADE.setup_anndata`, a model with the
     genes shared by ``reference`` and ``bulk``, :meth:`~hpvade.HPVADE.train` on pseudo-bulks
     simulated from the reference, then :meth:`~hpvade.HPVADE.get_proportions` (by default
     the head's fractions refined by the signature fits over all of ``bulk``).
+
+    It follows scanpy's contract: the result goes into ``bulk`` (or its copy), global state
+    is left alone (``scvi.settings.seed``, the random generators of torch, numpy and
+    :mod:`random`, cuDNN flags) and ``reference`` is not changed (scvi-tools registers a new
+    AnnData that shares the reference's count matrix; nothing is copied or densified).
 
     Parameters
     ----------
@@ -53,8 +176,8 @@ def deconvolve(
         Layer of ``reference`` with the counts; ``None`` uses ``X``.
     bulk_layer
         Layer of ``bulk`` with its values; ``None`` uses ``X``.
-    max_epochs
-        Training epochs.
+    batch_key
+        Column of ``reference.obs`` with the batch of each cell (optional).
     kind
         ``"cell"`` (fractions of cells) or ``"mrna"`` (fractions of mRNA).
     method
@@ -68,43 +191,87 @@ def deconvolve(
     key_added
         ``bulk.obsm`` key of the proportions (a DataFrame indexed by ``obs_names``).
     seed
-        Sets ``scvi.settings.seed`` before training; ``None`` leaves it.
+        Seed of the training (``scvi.settings.seed`` for its duration only: the global
+        value and the random generators' states are restored afterwards); ``None`` trains
+        with the global settings as they are.
     copy
-        Return a copy of ``bulk`` with the result instead of writing into ``bulk``.
+        Write into a copy of ``bulk`` and return it, instead of writing into ``bulk``.
+    return_model
+        Also return the trained model (keep it with :meth:`~hpvade.HPVADE.save`).
+    model_kwargs
+        Passed to :class:`~hpvade.HPVADE` (e.g. ``n_genes``).
     **train_kwargs
-        Passed to :meth:`~hpvade.HPVADE.train` (e.g. ``enable_progress_bar=False``).
+        Passed to :meth:`~hpvade.HPVADE.train` (e.g. ``max_epochs=50``,
+        ``enable_progress_bar=False``).
 
     Returns
     -------
-    AnnData | HPVADE
-        The trained model if ``copy=False`` (``bulk`` is updated in place), else the annotated
-        copy of ``bulk``. Keep the model with :meth:`~hpvade.HPVADE.save` if needed.
+    AnnData | HPVADE | tuple[AnnData, HPVADE] | None
+        By ``copy`` and ``return_model``:
+
+        - ``copy=False, return_model=False``: ``None``;
+        - ``copy=True, return_model=False``: the annotated copy of ``bulk``;
+        - ``copy=False, return_model=True``: the trained model;
+        - ``copy=True, return_model=True``: ``(copy, model)``.
+
+        The proportions are in ``obsm[key_added]`` (samples x cell types, rows sum to 1) and
+        ``uns["hpvade"]`` holds ``{"params": ..., "versions": ...}``: the parameters of the
+        call and the versions of hpvade, scvi-tools, torch and anndata.
 
     Examples
     --------
     >>> import hpvade
     >>> ref, bulk = hpvade.data.synthetic(seed=0)
-    >>> model = hpvade.tl.deconvolve(
+    >>> hpvade.tl.deconvolve(
     ...     bulk, ref, labels_key="cell_type", max_epochs=5, enable_progress_bar=False
     ... )
     >>> bulk.obsm["hpvade_proportions"].shape
     (24, 4)
+    >>> sorted(bulk.uns["hpvade"])
+    ['params', 'versions']
     """
     from ..model import HPVADE
 
-    if seed is not None:
-        scvi.settings.seed = seed
+    # checked before training, not after it
+    if kind not in ("cell", "mrna"):
+        raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
+    if method not in ("refine", "head"):
+        raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
+    work = _reference_view(reference, labels_key=labels_key, layer=layer, batch_key=batch_key)
     bulk = bulk.copy() if copy else bulk
-    HPVADE.setup_anndata(reference, labels_key=labels_key, layer=layer)
-    model = HPVADE(reference, bulk=bulk)
-    model.train(bulk=bulk, bulk_layer=bulk_layer, max_epochs=max_epochs, **train_kwargs)
-    model.get_proportions(
-        bulk,
-        layer=bulk_layer,
-        key_added=key_added,
-        kind=kind,
-        method=method,
-        adapt=adapt,
-        mrna_content=mrna_content,
-    )
-    return bulk if copy else model
+    with _seeded(seed):
+        HPVADE.setup_anndata(work, labels_key=labels_key, layer=layer, batch_key=batch_key)
+        model = HPVADE(work, bulk=bulk, **(model_kwargs or {}))
+        model.train(bulk=bulk, bulk_layer=bulk_layer, **train_kwargs)
+        model.get_proportions(
+            bulk,
+            layer=bulk_layer,
+            key_added=key_added,
+            kind=kind,
+            method=method,
+            adapt=adapt,
+            mrna_content=mrna_content,
+        )
+    params = {
+        "labels_key": labels_key,
+        "layer": layer,
+        "bulk_layer": bulk_layer,
+        "batch_key": batch_key,
+        "kind": kind,
+        "method": method,
+        "adapt": adapt,
+        "mrna_content": mrna_content,
+        "key_added": key_added,
+        "seed": seed,
+        "model_kwargs": dict(model_kwargs or {}),
+        "train_kwargs": train_kwargs,
+        "n_genes": len(model.genes_),
+    }
+    bulk.uns["hpvade"] = {"params": _plain(params), "versions": _versions()}
+    if copy and return_model:
+        return bulk, model
+    if copy:
+        return bulk
+    if return_model:
+        return model
+    return None
