@@ -87,11 +87,12 @@ def _print_results(
     print(f"\nAgainst the measured truth (obs['true_*']), {res['n_samples']} samples:")
     print(res["per_type"].round(3).to_string())
     summary = (
-        f"mean per-type Pearson r = {res['pearson_mean']:.3f}; overall CCC = "
+        f"Against obs['true_*'] ({res['n_samples']} samples): mean per-type Pearson r = "
+        f"{res['pearson_mean']:.3f}; overall CCC = "
         f"{res['ccc_overall']:.3f}; overall Pearson r = {res['pearson_overall']:.3f}; "
         f"RMSE = {res['rmse']:.3f}; MAE = {res['mae']:.3f}"
     )
-    print(summary)
+    print(summary.split(": ", 1)[1])
     return res["per_type"], summary
 
 

@@ -137,8 +137,12 @@ def write_report(
 
     n_samples, n_types = props.shape
     many = n_samples > 40
-    bar_size = (min(max(6.0, 0.28 * n_samples + 3), 18.0), 4.2)
-    heat_size = (min(max(5.0, 0.9 * n_types + 3), 14.0), min(max(3.0, 0.22 * n_samples + 1.5), 16))
+    # sizes that read at the page's width (about 1000 px at 110 dpi) whatever the counts
+    bar_size = (min(max(6.0, 0.28 * n_samples + 3), 11.0), 4.2)
+    heat_size = (
+        min(max(5.0, 0.9 * n_types + 3), 10.0),
+        min(max(3.0, 0.22 * n_samples + 1.5), 9.0),
+    )
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
