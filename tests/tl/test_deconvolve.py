@@ -53,6 +53,7 @@ def test_return_shapes_uns_and_options_passed_through(synthetic_data, tmp_path):
         copy=True,
         return_model=True,
         seed=3,
+        adapt=False,
         model_kwargs={"n_latent": 3},
         max_epochs=2,
         **TRAIN_KW,
@@ -68,6 +69,7 @@ def test_return_shapes_uns_and_options_passed_through(synthetic_data, tmp_path):
     assert info["params"]["labels_key"] == "cell_type"
     assert info["params"]["train_kwargs"]["max_epochs"] == 2
     assert info["params"]["layer"] is None
+    assert info["params"]["adapt"] is False
     assert set(info["versions"]) >= {"hpvade", "scvi-tools", "torch"}
     assert info["versions"]["scvi-tools"] == scvi.__version__
     # what tl.deconvolve writes can be saved

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import contextlib
+import inspect
 import logging
 import os
 import random
@@ -183,8 +184,10 @@ def deconvolve(
     method
         ``"refine"`` (default) or ``"head"``; see :meth:`~hpvade.HPVADE.get_proportions`.
     adapt
-        Update the signature towards the bulks (step 3 of the refinement); ``None``: when
-        there are at least five bulks per cell type. See :meth:`~hpvade.HPVADE.get_proportions`.
+        Update the signature towards the bulks (step 3 of the refinement); ``None``: the
+        model's default (when there are enough bulks per cell type). Passed to
+        :meth:`~hpvade.HPVADE.get_proportions`, or to :meth:`~hpvade.HPVADE.train` where
+        that takes it.
     mrna_content
         Measured relative mRNA content per cell type for the cell fractions; ``None`` uses
         the learnt one. See :meth:`~hpvade.HPVADE.get_proportions`.
@@ -239,19 +242,23 @@ def deconvolve(
         raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
     work = _reference_view(reference, labels_key=labels_key, layer=layer, batch_key=batch_key)
     bulk = bulk.copy() if copy else bulk
+    # options left at None are not passed, so that the model's own defaults apply
+    predict_kwargs: dict[str, Any] = {"kind": kind, "method": method}
+    if mrna_content is not None:
+        predict_kwargs["mrna_content"] = mrna_content
+    fit_kwargs = dict(train_kwargs)
+    if adapt is not None:
+        # the signature update is an option of get_proportions or, in newer versions, of
+        # train: pass it to whichever takes it
+        if "adapt" in inspect.signature(HPVADE.get_proportions).parameters:
+            predict_kwargs["adapt"] = adapt
+        else:
+            fit_kwargs["adapt"] = adapt
     with _seeded(seed):
         HPVADE.setup_anndata(work, labels_key=labels_key, layer=layer, batch_key=batch_key)
         model = HPVADE(work, bulk=bulk, **(model_kwargs or {}))
-        model.train(bulk=bulk, bulk_layer=bulk_layer, **train_kwargs)
-        model.get_proportions(
-            bulk,
-            layer=bulk_layer,
-            key_added=key_added,
-            kind=kind,
-            method=method,
-            adapt=adapt,
-            mrna_content=mrna_content,
-        )
+        model.train(bulk=bulk, bulk_layer=bulk_layer, **fit_kwargs)
+        model.get_proportions(bulk, layer=bulk_layer, key_added=key_added, **predict_kwargs)
     params = {
         "labels_key": labels_key,
         "layer": layer,
