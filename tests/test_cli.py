@@ -280,11 +280,19 @@ def test_a_model_that_does_not_fit_the_reference_exits_2(saved, tmp_path, capsys
     assert "does not fit the reference" in capsys.readouterr().err
 
 
-def test_anything_else_exits_1(saved, tmp_path, capsys, monkeypatch):
+@pytest.mark.parametrize(
+    ("error", "name"),
+    [
+        (RuntimeError("out of memory"), "RuntimeError"),
+        # a ValueError that no input check of hpvade raised is not the user's input
+        (ValueError("out of memory"), "ValueError"),
+    ],
+)
+def test_anything_else_exits_1(saved, tmp_path, capsys, monkeypatch, error, name):
     root, _, _ = saved
 
     def broken(*args, **kwargs):
-        raise RuntimeError("out of memory")
+        raise error
 
     monkeypatch.setattr(hpvade.tl, "deconvolve", broken)
     code = main(
@@ -294,7 +302,7 @@ def test_anything_else_exits_1(saved, tmp_path, capsys, monkeypatch):
     )
     assert code == 1
     err = capsys.readouterr().err
-    assert "hpvade: internal error: RuntimeError: out of memory" in err
+    assert f"hpvade: internal error: {name}: out of memory" in err
     assert "-v" in err
 
 

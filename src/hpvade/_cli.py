@@ -283,7 +283,14 @@ def _parser() -> argparse.ArgumentParser:
     common(demo)
     demo.set_defaults(func=_demo)
 
-    dec = sub.add_parser("deconvolve", help="train on a reference and deconvolve a bulk")
+    dec = sub.add_parser(
+        "deconvolve",
+        help="train on a reference and deconvolve a bulk",
+        description="Train HP-VaDE on a labelled single-cell reference (or load a saved "
+        "model) and write the cell-type proportions of the bulk samples.",
+        epilog="Exit status: 0 done; 2 bad input (the message says what to change); 1 any "
+        "other error (rerun with -v for the traceback).",
+    )
     dec.add_argument("--reference", required=True, help="reference .h5ad with raw counts")
     dec.add_argument(
         "--bulk",

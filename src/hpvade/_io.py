@@ -335,7 +335,7 @@ def read_bulk(
     report.n_samples, report.n_genes = bulk.n_obs, bulk.n_vars
     report.n_matched = int(bulk.var_names.isin(reference).sum())
     for line in report.notes:
-        logger.info(line)
+        logger.debug(line)
     return bulk, report
 
 
