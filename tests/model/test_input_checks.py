@@ -5,7 +5,8 @@ objects as they were, except for the documented keys:
 
 - the reference after ``setup_anndata``: ``uns["_scvi_uuid"]``, ``uns["_scvi_manager_uuid"]``
   and the ``obs`` columns ``_scvi_labels`` / ``_scvi_batch`` (scvi-tools' registry);
-- the bulk after ``get_proportions``: ``obsm[key_added]`` (nothing with ``key_added=None``).
+- the bulk after ``get_proportions``: ``obsm[key_added]`` and ``obsm[key_added + "_qc"]``
+  (each sample's quality figures; nothing with ``key_added=None``).
 
 The per-case behaviour of the checks themselves is tested in ``tests/pp/test_validate.py``;
 here each model entry point is shown to call them.
@@ -203,7 +204,8 @@ def test_get_proportions_writes_only_key_added(trained, prepare, kwargs, key) ->
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # valid input: no warning (one sample included)
         props = model.get_proportions(bulk, **kwargs)
-    assert_unchanged(bulk, before, new_obsm=set() if key is None else {key})
+    # the proportions and, beside them, each sample's quality figures (key + "_qc")
+    assert_unchanged(bulk, before, new_obsm=set() if key is None else {key, key + "_qc"})
     assert list(props.index) == list(bulk.obs_names)
     np.testing.assert_allclose(props.sum(axis=1), 1.0, rtol=1e-6)
     if key is not None:
@@ -327,3 +329,48 @@ def test_get_proportions_of_a_transposed_bulk(trained) -> None:
     bulk = bulk0.T.copy()
     with pytest.raises(ValueError, match="looks transposed"):
         model.get_proportions(bulk)
+
+
+# ----------------------------------------------------------------------- found by hypothesis
+
+
+def test_integer_labels_are_named_by_their_string() -> None:
+    """Cluster numbers as labels crashed HPVADE(ref) with a TypeError from str.join."""
+    ref, bulk = tiny()
+    ref.obs["cluster"] = ref.obs["cell_type"].cat.codes.to_numpy().astype(np.int64) * 7
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cluster")
+    model = hpvade.HPVADE(ref, **TINY_MODEL)
+    assert model.cell_types_ == ["0", "7", "14"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model.train(**TINY_TRAIN)
+    props = model.get_proportions(bulk, method="head", key_added=None)
+    assert list(props.columns) == ["0", "7", "14"]
+    np.testing.assert_allclose(props.sum(axis=1), 1.0, rtol=1e-6)
+
+
+def test_degenerate_bulk_samples_are_named(trained) -> None:
+    """A single-gene sample and a sample of noise are named; the others are not."""
+    model, _, bulk0 = trained
+    X = bulk0.X.astype(np.float64).copy()
+    X[0] = 0.0
+    X[0, 11] = 5e6  # all the signal in one gene
+    X[1] = np.rint(np.random.default_rng(7).lognormal(3.0, 2.0, size=X.shape[1]))  # noise
+    bulk = ad.AnnData(X, obs=pd.DataFrame(index=bulk0.obs_names), var=bulk0.var[[]].copy())
+    with pytest.warns(UserWarning, match="Degenerate bulk samples") as record:
+        props = model.get_proportions(bulk, method="head")
+    message = " | ".join(str(w.message) for w in record if "Degenerate" in str(w.message))
+    names = list(bulk.obs_names)
+    assert (
+        f"1 sample rests on fewer than 10 informative genes (effective_genes): {names[0]!r} (1)"
+        in message
+    )
+    # the single-gene sample is not explained either (a correlation needs 3 genes)
+    explained = message.split("are explained below 10% by the signature (explained): ")[1]
+    assert explained.startswith(f"{names[0]!r} (0), {names[1]!r} (")
+    assert all(repr(n) not in message for n in names[2:])
+    qc = bulk.obsm["hpvade_proportions_qc"]
+    assert qc["degenerate"].tolist() == [True, True] + [False] * (len(names) - 2)
+    assert qc["effective_genes"].iloc[0] == pytest.approx(1.0)
+    assert qc["explained"].iloc[1] < 0.1 < qc["explained"].iloc[2:].min()
+    np.testing.assert_allclose(props.sum(axis=1), 1.0, rtol=1e-6)  # fractions still returned

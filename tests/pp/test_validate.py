@@ -361,6 +361,23 @@ CASES = [
         R(lambda: ref_relabel(np.resize([0, 1, 2], 60), categorical=False)),
         id="ref-integer-labels",
     ),
+    # found by tests/test_properties.py: labels of any one hashable type are cell types
+    pytest.param(
+        R(lambda: ref_relabel(np.resize([True, False], 60), categorical=False)),
+        id="ref-bool-labels",
+    ),
+    pytest.param(
+        R(lambda: ref_relabel(np.resize([0.0, 0.5, 1.0], 60), categorical=False)),
+        id="ref-float-labels",
+    ),
+    pytest.param(
+        R(
+            lambda: ref_relabel(np.resize(np.array([1, "T cell", 2.5], dtype=object), 60), False),
+            raises=ValueError,
+            match=("mix types (float, int, str: e.g. 1, 'T cell', 2.5)", ".astype(str)"),
+        ),
+        id="ref-labels-mixed-types",
+    ),
     pytest.param(
         R(
             ref,
@@ -486,6 +503,14 @@ CASES = [
         id="bulk-backed",
     ),
     pytest.param(B(lambda: bulk()[1:3], returns="counts"), id="bulk-view"),
+    pytest.param(
+        B(
+            lambda: bulk(bulk().X * 1e-4 * np.array([[1.0], [2], [3], [4]])),
+            raises=ValueError,
+            match=("looks log-transformed", "linear values at a small scale", "by 1e6"),
+        ),
+        id="bulk-small-linear-scale",
+    ),
     # --- shared genes ------------------------------------------------------------
     pytest.param(
         G(

@@ -33,6 +33,7 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
+from ._quality import QUALITY_SUFFIX, sample_quality, warn_degenerate
 from ._refine import (
     ADAPT_MIN_SAMPLES_PER_TYPE,
     adapt_signature,
@@ -177,9 +178,13 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             "learn_mrna": learn_mrna,
         }
         self.n_genes = n_genes
-        self.cell_types_ = list(
-            self.adata_manager.get_state_registry(REGISTRY_KEYS.LABELS_KEY).categorical_mapping
-        )
+        # labels of any hashable type (cluster numbers, bools, ...) are named by their string
+        self.cell_types_ = [
+            str(c)
+            for c in self.adata_manager.get_state_registry(
+                REGISTRY_KEYS.LABELS_KEY
+            ).categorical_mapping
+        ]
         if genes is None:
             genes = self._select_genes(None if bulk is None else bulk.var_names)
         self.init_params_ = self._get_init_params(locals())
@@ -687,6 +692,12 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             p = mrna_fractions(p, mrna)
         elif content is not None:  # mRNA fractions (learnt content) -> cells (the user's)
             p = mrna_fractions(p, mrna / content)
+        # degenerate samples (signal in a few genes, unrelated to the signature) are named
+        signature = self.module.signature.detach().cpu().double().numpy()
+        quality = sample_quality(cpm, signature, index=bulk.obs_names.copy())
+        warn_degenerate(quality)
+        if key_added is not None:
+            bulk.obsm[key_added + QUALITY_SUFFIX] = quality
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:
             bulk.obsm[key_added] = df

@@ -493,6 +493,31 @@ def _check_unique(names: pd.Index, unit: str, what: str, *, fatal: bool) -> None
     raise ValueError(message)
 
 
+def _check_label_types(labels: pd.Series, labels_key: str) -> None:
+    """Labels of any one hashable type are cell types; the outputs show them as strings.
+
+    Labels that mix types (``1`` and ``"B cell"`` in an object column) cannot be sorted
+    into categories (scvi-tools sorts them), and two of them could read the same as strings
+    (``1`` and ``"1"``): an error that says how to make them one type.
+    """
+    if isinstance(labels.dtype, pd.CategoricalDtype):
+        values = list(labels.cat.categories)
+    else:
+        values = list(labels.dropna().unique())
+    array = np.empty(len(values), dtype=object)  # 1-d even when the labels are tuples
+    array[:] = values
+    try:
+        np.unique(array)  # what scvi-tools does to the categories
+    except TypeError:
+        kinds = sorted({type(v).__name__ for v in values})
+        raise ValueError(
+            f"The labels adata.obs[{labels_key!r}] mix types ({', '.join(kinds)}: e.g. "
+            f"{', '.join(repr(v) for v in values[:_N_SHOW])}), which cannot be sorted into "
+            f"cell types. Make them one type, e.g. strings: `ref.obs[{labels_key!r}] = "
+            f"ref.obs[{labels_key!r}].astype(str)`."
+        ) from None
+
+
 def _check_labels(labels: pd.Series, labels_key: str, min_cells: int) -> None:
     n_na = int(labels.isna().sum())
     if n_na:
@@ -501,6 +526,7 @@ def _check_labels(labels: pd.Series, labels_key: str, min_cells: int) -> None:
             f"adata.obs[{labels_key!r}]). Drop them, `ref = ref[ref.obs[{labels_key!r}]"
             ".notna()].copy()`, or fill them with a cell type."
         )
+    _check_label_types(labels, labels_key)
     counts = labels.value_counts(sort=False)
     unused = counts.index[counts == 0]
     if len(unused):
@@ -586,7 +612,9 @@ def check_bulk(adata: AnnData, *, layer: str | None = None, warn_single: bool = 
         raise ValueError(
             f"The bulk in {where} looks log-transformed; pass counts or TPM on the linear "
             "scale (np.expm1 / 2**x - 1). Its values are non-integers "
-            f"({examples}, ...) with a maximum of {stats.vmax:.3g}."
+            f"({examples}, ...) with a maximum of {stats.vmax:.3g}. If they are linear "
+            "values at a small scale (e.g. counts divided by 1e6, with samples summing to "
+            "different totals), multiply them back, e.g. by 1e6."
         )
     empty = np.flatnonzero(stats.row_sums == 0)
     if empty.size:
