@@ -242,7 +242,7 @@ def reference_property(spec: RefSpec) -> None:
     assert_unchanged(ref, before, new_uns=SCVI_UNS, new_obs=SCVI_OBS)
 
 
-@FAST
+@settings(FAST, max_examples=25)
 @given(spec=ref_specs)
 def test_reference_inputs(spec: RefSpec) -> None:
     reference_property(spec)
@@ -419,7 +419,7 @@ def bulk_property(model: hpvade.HPVADE, spec: BulkSpec) -> None:
         assert degenerate == []
 
 
-@FAST
+@settings(FAST, max_examples=40)
 @given(spec=bulk_specs)
 def test_bulk_inputs(model: hpvade.HPVADE, spec: BulkSpec) -> None:
     bulk_property(model, spec)

@@ -620,6 +620,9 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
         key_added
             ``bulk.obsm`` key the proportions are written to; ``None`` writes nothing.
+            Each sample's quality figures go to ``key_added + "_qc"``: a sample whose
+            signal rests on a few genes, or that the signature hardly explains, is
+            degenerate and named in a warning (see ``docs/input-checks.md``).
         kind
             ``"cell"``: fractions of cells (what flow cytometry measures); ``"mrna"``:
             fractions of the sample's mRNA.
