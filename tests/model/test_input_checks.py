@@ -36,7 +36,7 @@ TINY_TRAIN = {
     "max_epochs": 1,
     "n_pseudobulk": 8,
     "cells_per_pseudobulk": 20,
-    "min_steps_per_epoch": 2,
+    "steps_per_epoch": 2,
     "batch_size": 32,
     "accelerator": "cpu",
     "enable_progress_bar": False,

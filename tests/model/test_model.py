@@ -60,17 +60,19 @@ def test_refine_improves_on_the_head_and_head_is_available(trained):
         model.get_proportions(bulk.copy(), method="nnls")
 
 
-def test_a_single_sample_is_refined_on_its_own(trained):
+def test_a_sample_gets_the_same_fractions_alone_or_in_a_batch(trained):
     model, _, bulk = trained
-    truth = bulk.obsm["true_proportions"]
-    one = bulk[:1].copy()
-    alone = model.get_proportions(one, key_added=None)
     together = model.get_proportions(bulk.copy(), key_added=None)
-    np.testing.assert_allclose(alone.sum(axis=1), 1.0, atol=1e-9)
-    err = np.abs(alone.to_numpy() - truth[alone.columns].to_numpy()[:1]).mean()
-    assert err < 0.05, err
-    # alone (robust fit only) or with the others (then calibrated), nearly the same fractions
-    assert np.abs(alone.to_numpy() - together.to_numpy()[:1]).max() < 0.05
+    for i in (0, 7, bulk.n_obs - 1):
+        alone = model.get_proportions(bulk[i : i + 1].copy(), key_added=None)
+        np.testing.assert_allclose(alone.sum(axis=1), 1.0, atol=1e-9)
+        assert np.abs(alone.to_numpy() - together.to_numpy()[i : i + 1]).max() <= 0.01
+    # and with other samples in another order
+    half = bulk[::-2].copy()
+    part = model.get_proportions(half, key_added=None)
+    np.testing.assert_allclose(
+        part.to_numpy(), together.loc[part.index].to_numpy(), rtol=0, atol=1e-6
+    )
 
 
 def test_refine_does_not_depend_on_the_heads_start(trained, monkeypatch):
@@ -83,28 +85,40 @@ def test_refine_does_not_depend_on_the_heads_start(trained, monkeypatch):
     assert np.abs(after.to_numpy() - before.to_numpy()).max() < 0.02
 
 
-def test_refine_is_the_public_steps_in_order(trained):
-    from hpvade.model import refine_proportions, robust_fit
+def test_refine_uses_the_platform_fit_of_train(trained):
+    from hpvade.model._bulk import fit_samples
 
     model, _, bulk = trained
     cpm = model._bulk_cpm(bulk, layer=None)
-    head = model.get_proportions(bulk.copy(), method="head", key_added=None).to_numpy()
-    sig = model.get_signature().to_numpy()
-    mrna = model.module.mrna_content.detach().cpu().double().numpy()
-    # step 1, then step 2 calibrated from its fractions, with its gene weights as the prior
-    first, weights = robust_fit(cpm, sig, mrna, head, return_weights=True)
-    by_hand, _ = refine_proportions(cpm, sig, mrna, first, gene_weights=weights)
-    steps = model.get_proportions(bulk.copy(), key_added=None, adapt=False)
-    np.testing.assert_allclose(steps.to_numpy(), by_hand, rtol=0, atol=1e-9)
-    # get_mrna_content() is rescaled to mean 1: the fit does not depend on the scale, up to
-    # the optimiser's rounding
-    public = model.get_mrna_content().to_numpy()
-    first_pub, w_pub = robust_fit(cpm, sig, public, head, return_weights=True)
-    by_public, _ = refine_proportions(cpm, sig, public, first_pub, gene_weights=w_pub)
-    np.testing.assert_allclose(steps.to_numpy(), by_public, rtol=0, atol=1e-4)
-    assert weights.shape == (len(model.genes_),)
-    assert abs(weights.mean() - 1) < 1e-9
-    np.testing.assert_array_equal(robust_fit(cpm, sig, mrna, head), first)
+    scale = model.get_platform_scale()
+    weights = model.get_gene_weights()
+    assert scale.index.tolist() == model.genes_ == weights.index.tolist()
+    assert abs(np.log(scale).mean()) < 1e-5  # geometric mean 1
+    assert abs(weights.mean() - 1) < 1e-5
+    assert np.log(scale).std() > 0.01  # a scale was fitted, not left at ones
+    assert weights.max() > 2 * weights.min()  # and robust weights, not equal ones
+    assert model.diagnostics_["platform"]["n_bulks"] == bulk.n_obs
+    # what the getters return is what get_proportions uses
+    default = model.get_proportions(bulk.copy(), key_added=None)
+    head = model.get_proportions(bulk.copy(), key_added=None, method="head").to_numpy()
+    by_hand, _ = fit_samples(
+        cpm,
+        model.get_signature().to_numpy(),
+        model.module.mrna_content.detach().cpu().double().numpy(),
+        head,
+        scale=scale.to_numpy(),
+        weights=weights.to_numpy(),
+    )
+    np.testing.assert_allclose(default.to_numpy(), by_hand, rtol=0, atol=1e-6)
+    flat, _ = fit_samples(
+        cpm,
+        model.get_signature().to_numpy(),
+        model.module.mrna_content.detach().cpu().double().numpy(),
+        head,
+        scale=np.ones(len(scale)),
+        weights=weights.to_numpy(),
+    )
+    assert np.abs(flat - by_hand).max() > 1e-3
 
 
 def test_reordering_bulk_genes_changes_nothing(trained):
@@ -140,26 +154,22 @@ def test_mrna_fractions_follow_mrna_content(trained):
         model.get_proportions(bulk.copy(), kind="rna")
 
 
-def test_signature_update_runs_with_five_samples_per_type(trained):
+def test_signature_update_at_train_with_five_samples_per_type(trained, synthetic_data):
     model, _, bulk = trained
     n_types = len(model.cell_types_)
-    assert bulk.n_obs >= 5 * n_types  # 24 bulks, 4 types: the default updates
+    assert bulk.n_obs >= 5 * n_types  # 24 bulks, 4 types: train updated the signature
+    assert model.diagnostics_["platform"]["signature_adapted"]
+    ref, _ = synthetic_data
+    scvi.settings.seed = 0
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    off = hpvade.HPVADE(ref)
+    off.train(bulk=bulk, adapt=False, max_epochs=15, **TRAIN_KW)
+    assert not off.diagnostics_["platform"]["signature_adapted"]
     truth = bulk.obsm["true_proportions"][model.cell_types_].to_numpy()
-    default = model.get_proportions(bulk.copy(), key_added=None)
-    forced = model.get_proportions(bulk.copy(), key_added=None, adapt=True)
-    off = model.get_proportions(bulk.copy(), key_added=None, adapt=False)
-    np.testing.assert_array_equal(default.to_numpy(), forced.to_numpy())
-    assert np.abs(default.to_numpy() - off.to_numpy()).max() > 1e-4
-    mae = {k: np.abs(v.to_numpy() - truth).mean() for k, v in (("on", default), ("off", off))}
-    assert mae["on"] < mae["off"] + 0.005, mae
-    # fewer samples than five per type: no update unless asked for
-    few = bulk[: 5 * n_types - 1].copy()
-    np.testing.assert_array_equal(
-        model.get_proportions(few.copy(), key_added=None).to_numpy(),
-        model.get_proportions(few.copy(), key_added=None, adapt=False).to_numpy(),
-    )
-    forced_few = model.get_proportions(few.copy(), key_added=None, adapt=True)
-    np.testing.assert_allclose(forced_few.sum(axis=1), 1.0, atol=1e-9)
+    p_on = model.get_proportions(bulk.copy(), key_added=None).to_numpy()
+    p_off = off.get_proportions(bulk.copy(), key_added=None).to_numpy()
+    assert np.abs(p_on - p_off).max() > 1e-4
+    assert np.abs(p_on - truth).mean() < np.abs(p_off - truth).mean() + 0.005
 
 
 def test_measured_mrna_content_replaces_the_learnt_one(trained):

@@ -143,7 +143,7 @@ TINY_MODEL = {"n_hidden": 16, "n_latent": 4, "deconv_hidden": 16, "deconv_layers
 TINY_TRAIN = {
     "n_pseudobulk": 8,
     "cells_per_pseudobulk": 20,
-    "min_steps_per_epoch": 2,
+    "steps_per_epoch": 2,
     "batch_size": 32,
     "accelerator": "cpu",
     "enable_progress_bar": False,

@@ -37,7 +37,7 @@ def test_mrna_content_turns_cell_fractions_into_mrna_weights():
     w = p * m
     bulk = (w / w.sum(axis=1, keepdims=True)) @ S.T
     flat = np.full_like(p, 1 / p.shape[1])
-    out, _ = refine_proportions(bulk, S, m, flat, calibrate=False, n_iter=1000)
+    out, _ = refine_proportions(bulk, S, m, flat, calibrate=False)
     assert np.abs(out - p).max() < 0.02  # cell fractions, not mRNA fractions
 
 
@@ -165,7 +165,7 @@ def test_prior_gene_weights_of_zero_ignore_the_genes_they_mark():
     flat = np.full_like(p, 1 / p.shape[1])
     prior = np.ones(S.shape[0])
     prior[shifted] = 0.0
-    kw = {"calibrate": False, "n_reweight": 0, "n_iter": 1000}
+    kw = {"calibrate": False, "n_reweight": 0}
     plain, _ = refine_proportions(bulk, S, np.ones(4), flat, **kw)
     told, _ = refine_proportions(bulk, S, np.ones(4), flat, gene_weights=prior, **kw)
     assert np.abs(told - p).max() < 0.02

@@ -1,9 +1,10 @@
-"""Benchmarking: accuracy metrics and held-out pseudo-bulk helpers.
+"""Benchmarking: accuracy metrics, held-out pseudo-bulks and baselines without training.
 
 The comparison harness with the peer methods lives outside the package, in
 ``benchmarks/run.py`` of the repository.
 """
 
+from ._baselines import nnls_typemeans, typemean
 from ._metrics import bootstrap, ccc, evaluate, map_labels, pearson, truth_from_obs
 from ._pseudobulk import pseudobulk, split_reference
 
@@ -12,8 +13,10 @@ __all__ = [
     "ccc",
     "evaluate",
     "map_labels",
+    "nnls_typemeans",
     "pearson",
     "pseudobulk",
     "split_reference",
     "truth_from_obs",
+    "typemean",
 ]

@@ -111,8 +111,11 @@ class HPVADEDataSplitter(DataSplitter):
         Pseudo-bulks per training step.
     bulk_batch_size
         Real bulks per training step (at most).
-    min_steps_per_epoch
-        An epoch has at least this many steps (small references cycle their cells).
+    steps_per_epoch
+        Steps in a training epoch, whatever the size of the reference: each step draws its
+        cells at random (a small reference cycles its cells, a large one sees a new random
+        part of them in each epoch), so that training costs the same for 2,000 or 1,000,000
+        cells. Validation epochs cover the validation cells once, in at most this many steps.
     **kwargs
         Passed to :class:`~scvi.dataloaders.DataSplitter`.
     """
@@ -125,7 +128,7 @@ class HPVADEDataSplitter(DataSplitter):
         bulk_cpm: np.ndarray | None = None,
         n_pseudobulk: int = 64,
         bulk_batch_size: int = 128,
-        min_steps_per_epoch: int = 20,
+        steps_per_epoch: int = 20,
         **kwargs,
     ):
         super().__init__(adata_manager, **kwargs)
@@ -133,10 +136,10 @@ class HPVADEDataSplitter(DataSplitter):
         self.bulk_cpm = bulk_cpm
         self.n_pseudobulk = n_pseudobulk
         self.bulk_batch_size = bulk_batch_size
-        self.min_steps_per_epoch = min_steps_per_epoch
+        self.steps_per_epoch = steps_per_epoch
 
     def _paired(self, loader, *, fixed: bool) -> PairedLoader:
-        n_steps = max(len(loader), 1 if fixed else self.min_steps_per_epoch)
+        n_steps = min(len(loader), self.steps_per_epoch) if fixed else self.steps_per_epoch
         return PairedLoader(
             loader,
             self.simulator,

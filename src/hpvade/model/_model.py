@@ -31,16 +31,11 @@ from ..pp._genes import (
     type_profiles,
 )
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
+from ._bulk import fit_platform, fit_samples
 from ._data import HPVADEDataSplitter
 from ._module import HPVADEModule
 from ._quality import QUALITY_SUFFIX, sample_quality, warn_degenerate
-from ._refine import (
-    ADAPT_MIN_SAMPLES_PER_TYPE,
-    adapt_signature,
-    mrna_fractions,
-    refine_proportions,
-    robust_fit,
-)
+from ._refine import ADAPT_MIN_SAMPLES_PER_TYPE, mrna_fractions
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -430,13 +425,14 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         *,
         bulk: AnnData | MuData | None = None,
         bulk_layer: str | None = None,
-        max_epochs: int = 50,
+        max_epochs: int = 15,
         lr: float = 1e-3,
         batch_size: int = 128,
         n_pseudobulk: int = 64,
         cells_per_pseudobulk: int = 500,
         gene_noise: float = 0.0,
-        min_steps_per_epoch: int = 20,
+        steps_per_epoch: int = 20,
+        adapt: bool | None = None,
         train_size: float = 1.0,
         validation_size: float | None = None,
         accelerator: str = "auto",
@@ -460,8 +456,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         bulk_layer
             Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
         max_epochs
-            Number of epochs (an epoch covers the reference cells once, and has at least
-            ``min_steps_per_epoch`` steps).
+            Number of epochs of ``steps_per_epoch`` steps each. The default (15 x 20 = 300
+            steps) costs the same for any size of reference.
         lr
             Learning rate of Adam.
         batch_size
@@ -478,8 +474,13 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             cells; ``1``, about the log-scale spread of the platform scale between a 10x
             reference and bulk RNA-seq, helped on one real benchmark set and cost on two
             (docs/benchmarks.md).
-        min_steps_per_epoch
-            Smallest number of steps in an epoch.
+        steps_per_epoch
+            Steps per epoch; each step draws ``batch_size`` reference cells at random.
+        adapt
+            Update the signature towards the bulks when fitting their platform (a ridge
+            regression of each gene on the bulks' fractions, like a reference update).
+            ``None`` (default): when ``bulk`` has at least five samples per cell type (each
+            gene's update estimates one value per type; on fewer it lost accuracy).
         train_size
             Share of cells used for training (the rest is for validation losses).
         validation_size
@@ -535,7 +536,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             # real bulks only travel to the loss when they carry weight there
             "bulk_cpm": bulk_cpm if self.module.real_bulk_weight > 0 else None,
             "n_pseudobulk": n_pseudobulk,
-            "min_steps_per_epoch": min_steps_per_epoch,
+            "steps_per_epoch": steps_per_epoch,
             **(datasplitter_kwargs or {}),
         }
         plan_kwargs = {"lr": lr, **(plan_kwargs or {})}
@@ -553,10 +554,100 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         first_batch = getattr(self.module, "first_batch", None)
         if first_batch is not None:
             self.diagnostics_["first_batch"] = first_batch
+        self._set_states()
         if bulk_cpm is not None:
             p = self._predict(bulk_cpm)
             self.diagnostics_["bulk_proportion_range"] = (float(p.min()), float(p.max()))
             logger.info("Predicted proportions of the bulks in [%.4f, %.4f]", p.min(), p.max())
+            self._fit_platform(bulk_cpm, adapt=adapt)
+
+    @torch.inference_mode()
+    def _set_states(self, *, max_cells_per_type: int = 500) -> None:
+        """Each type's mean state and spread in the latent space, from its encoded cells."""
+        codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
+        rng = np.random.default_rng(0)
+        keep = []
+        for c in range(len(self.cell_types_)):
+            idx = np.flatnonzero(codes == c)
+            if idx.size > max_cells_per_type:
+                idx = np.sort(rng.choice(idx, max_cells_per_type, replace=False))
+            keep.append(idx)
+        order = np.concatenate(keep)
+        q_m = self._cell_outputs(None, order, None, "q_m")
+        mean = np.zeros((len(self.cell_types_), q_m.shape[1]), dtype=np.float32)
+        sd = np.ones_like(mean)
+        start = 0
+        for c, idx in enumerate(keep):
+            z = q_m[start : start + idx.size]
+            start += idx.size
+            if len(z):
+                mean[c] = z.mean(axis=0)
+            if len(z) > 1:
+                sd[c] = np.maximum(z.std(axis=0), 1e-3)
+        self.module.state_mean.copy_(torch.as_tensor(mean))
+        self.module.state_sd.copy_(torch.as_tensor(sd))
+
+    def _fit_platform(
+        self, cpm: np.ndarray, *, adapt: bool | None, p0: np.ndarray | None = None
+    ) -> None:
+        """Fit what the bulks ``cpm`` share (see :func:`~hpvade.model._bulk.fit_platform`).
+
+        ``p0`` starts the robust fit (default: the head's fractions).
+        """
+        m = self.module
+        n_types = len(self.cell_types_)
+        if adapt is None:
+            adapt = cpm.shape[0] >= ADAPT_MIN_SAMPLES_PER_TYPE * n_types
+        fit = fit_platform(
+            cpm,
+            m.signature.detach().cpu().double().numpy(),
+            m.mrna_content.detach().cpu().double().numpy(),
+            self._predict(cpm) if p0 is None else p0,
+            adapt=adapt,
+        )
+        with torch.no_grad():
+            logits = np.log(fit["signature"] + 1e-2)
+            m.signature_logits.copy_(torch.as_tensor(logits, dtype=torch.float32))
+            m.log_gene_scale.copy_(torch.as_tensor(np.log(fit["scale"]), dtype=torch.float32))
+            m.gene_weights.copy_(torch.as_tensor(fit["weights"], dtype=torch.float32))
+            m.residual_var.fill_(float(fit["residual_var"]))
+            m.platform_fitted.fill_(True)
+        self.diagnostics_["platform"] = {
+            "n_bulks": int(cpm.shape[0]),
+            "signature_adapted": bool(adapt),
+            "residual_var": float(fit["residual_var"]),
+            "scale_log_sd": float(np.log(fit["scale"]).std()),
+        }
+        logger.info(
+            "Platform fit on %d bulks: log-scale sd %.2f, signature %s",
+            cpm.shape[0],
+            np.log(fit["scale"]).std(),
+            "updated towards the bulks" if adapt else "kept",
+        )
+
+    def _fit(self, cpm: np.ndarray, p0: np.ndarray, *, states: bool = False):
+        """Each sample's fractions (and state offsets) under the bulk model, alone."""
+        m = self.module
+        m.eval()
+        params = [q for q in m.parameters() if q.requires_grad]
+        for q in params:  # gradients go to the samples' parameters only
+            q.requires_grad_(False)
+        try:
+            return fit_samples(
+                cpm,
+                m.signature.detach().cpu().double().numpy(),
+                m.mrna_content.detach().cpu().double().numpy(),
+                p0,
+                scale=self.get_platform_scale().to_numpy(),
+                weights=self.get_gene_weights().to_numpy(),
+                residual_var=float(m.residual_var),
+                decoder=m.decode_states if states else None,
+                state_mean=m.state_mean.detach().cpu().numpy(),
+                state_sd=m.state_sd.detach().cpu().numpy(),
+            )
+        finally:
+            for q in params:
+                q.requires_grad_(True)
 
     # ------------------------------------------------------------------ outputs
     @torch.inference_mode()
@@ -579,36 +670,23 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         key_added: str | None = PROPORTIONS_KEY,
         kind: Literal["cell", "mrna"] = "cell",
         method: Literal["refine", "head"] = "refine",
-        adapt: bool | None = None,
         mrna_content: Mapping[str, float] | pd.Series | None = None,
         batch_size: int = 1024,
     ) -> pd.DataFrame:
         """Cell-type proportions of bulk samples.
 
         The deconvolution head predicts the fractions of every sample in one forward pass
-        (``method="head"``). By default (``method="refine"``) they are then refined with the
-        learnt signature and mRNA contents, on a square-root scale, in two steps
-        (:func:`~hpvade.model.refine_proportions`):
+        (``method="head"``). By default (``method="refine"``) each sample is then fitted by
+        the bulk model on its own: its CPM profile against the signature, the mRNA
+        contents and the platform fit of :meth:`train` (the gene-wise platform scale and
+        gene weights estimated from all the bulks given to ``train``, saved with the
+        model; :meth:`get_platform_scale`), by weighted least squares on a square-root
+        scale over the simplex (:func:`~hpvade.model._bulk.fit_samples`). A sample gets
+        the same fractions alone or with others, in any call.
 
-        1. a robust fit without any platform scale, its gene weights (Cauchy, scale 4)
-           iterated until the fractions settle, so that genes shifted by the bulk protocol
-           lose their weight: it sets the level of each type, whatever the head's start;
-        2. a gene-wise platform scale calibrated on all the samples of the call from those
-           fractions, then a fit with one round of gene reweighting, step 1's gene weights
-           as its prior: it resolves the differences between samples, and the genes that
-           step 1 found out of line stay discounted (a gene that the protocol changes a
-           lot is likelier to change unevenly between cell types as well, which one scale
-           per gene does not undo);
-        3. with enough samples (``adapt``), the signature is updated towards the bulks
-           (:func:`~hpvade.model.adapt_signature`, a ridge regression of each gene on the
-           fractions of step 2) and step 2's fit is repeated with it: the bulks' own cells
-           replace the reference's finite sample of each type.
-
-        A linear model of the signature generalises to cells and protocols that the
-        reference does not contain better than the head, and the result hardly depends on
-        the training seed. Samples passed together share the gene weights and the
-        platform scale: deconvolve samples of one protocol together. A single sample gets
-        the robust fit of step 1 (there is nothing to calibrate against).
+        A model trained without bulks has no platform fit: it then fits with a flat scale
+        and equal gene weights, and warns. Pass the bulks of one protocol to
+        ``train(bulk=...)``.
 
         Parameters
         ----------
@@ -681,16 +759,15 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         p = self._predict(cpm, batch_size=batch_size)
         mrna = self.module.mrna_content.detach().cpu().double().numpy()
         if method == "refine":
-            signature = self.module.signature.detach().cpu().double().numpy()
-            # step 1 sets the levels without the head's bias, step 2 calibrates from them
-            # and keeps step 1's gene weights as its prior
-            p, weights = robust_fit(cpm, signature, mrna, p, return_weights=True)
-            p, _ = refine_proportions(cpm, signature, mrna, p, gene_weights=weights)
-            if adapt is None:
-                adapt = len(p) >= ADAPT_MIN_SAMPLES_PER_TYPE * p.shape[1]
-            if adapt:
-                adapted = adapt_signature(cpm, signature, mrna, p)
-                p, _ = refine_proportions(cpm, adapted, mrna, p)
+            if not bool(self.module.platform_fitted):
+                warnings.warn(
+                    "The model was trained without bulks, so it has no platform fit (gene-wise "
+                    "scale and gene weights of your bulks' protocol): fitting without them. "
+                    "Pass your bulks to train(bulk=...) for the full model.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            p, _ = self._fit(cpm, p)
         if kind == "mrna":
             p = mrna_fractions(p, mrna)
         elif content is not None:  # mRNA fractions (learnt content) -> cells (the user's)
@@ -803,9 +880,47 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         return values
 
     def get_platform_scale(self) -> pd.Series:
-        """Gene-wise scale between the bulk protocol and the reference (1 = no shift)."""
-        g = self.module.log_gene_scale.detach().cpu().exp().numpy().astype(np.float64)
+        """Gene-wise scale between the bulks' protocol and the reference, as used.
+
+        Estimated by :meth:`train` from all the bulks given to it (geometric mean 1; a
+        gene at 2 reads twice as high in those bulks as the reference predicts) and used
+        by :meth:`get_proportions` for every sample. All ones for a model trained without
+        bulks.
+
+        Returns
+        -------
+        pandas.Series
+            One value per model gene (``model.genes_``).
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(bulk=bulk, max_epochs=2, enable_progress_bar=False)
+        >>> g = model.get_platform_scale()
+        >>> bool((g > 0).all())
+        True
+        """
+        g = self.module.log_gene_scale.detach().cpu().double().exp().numpy()
         return pd.Series(g, index=pd.Index(self.genes_), name="platform_scale")
+
+    def get_gene_weights(self) -> pd.Series:
+        """Weight of each gene in the fit of :meth:`get_proportions` (mean 1).
+
+        Robust (Cauchy) weights from the platform fit of :meth:`train`: genes that the
+        signature cannot explain in the training bulks, even after the platform scale
+        (donor biology, protocol artefacts), weigh little. All ones for a model trained
+        without bulks.
+
+        Returns
+        -------
+        pandas.Series
+            One value per model gene (``model.genes_``).
+        """
+        w = self.module.gene_weights.detach().cpu().numpy().astype(np.float64)
+        return pd.Series(w, index=pd.Index(self.genes_), name="gene_weight")
 
 
 __all__ = ["HPVADE"]

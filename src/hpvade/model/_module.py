@@ -176,6 +176,13 @@ class HPVADEModule(BaseModuleClass):
         self.register_buffer(
             "gene_index", torch.as_tensor(index, dtype=torch.long), persistent=False
         )
+        # the bulk model's platform fit (set by the model's fit_platform, saved with it)
+        self.register_buffer("gene_weights", torch.ones(n_input))
+        self.register_buffer("residual_var", torch.ones(()))
+        self.register_buffer("platform_fitted", torch.zeros((), dtype=torch.bool))
+        # each type's mean state and spread in the latent space (set after training)
+        self.register_buffer("state_mean", torch.zeros(n_labels, n_latent))
+        self.register_buffer("state_sd", torch.ones(n_labels, n_latent))
 
     # ------------------------------------------------------------------ parameters
     @property
@@ -219,6 +226,14 @@ class HPVADEModule(BaseModuleClass):
             b = b * self.log_gene_scale.exp()
             b = CPM_SCALE * b / b.sum(dim=-1, keepdim=True).clamp(min=1e-30)
         return b
+
+    def decode_states(self, z: torch.Tensor) -> torch.Tensor:
+        """Normalised expression (rows sum to 1) decoded from latent states ``z`` (... x L)."""
+        flat = z.reshape(-1, z.shape[-1]).to(self.prior_mu.dtype)
+        cat = self._batch_covariate(torch.zeros(flat.shape[0], 1, device=flat.device))
+        library = torch.zeros(flat.shape[0], 1, device=flat.device)
+        px_scale, _, _, _ = self.decoder("gene", flat, library, *cat)
+        return px_scale.reshape(*z.shape[:-1], px_scale.shape[-1])
 
     def prototypes(self) -> torch.Tensor:
         """Decoded mean expression at each component's mean, types x genes, CPM."""

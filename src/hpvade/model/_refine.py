@@ -108,24 +108,21 @@ def _fit_sqrt(
     mrna: torch.Tensor,
     p0: np.ndarray,
     weights: torch.Tensor,
-    *,
-    n_iter: int,
-    lr: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted least squares on the square-root scale over the simplex, started at ``p0``.
 
-    Returns the fractions and the squared residuals (samples x genes) at the solution.
+    Solved in the mRNA weights by :func:`~hpvade.model._bulk.solve_simplex`. Returns the
+    cell fractions and the squared residuals (samples x genes) at the solution.
     """
-    theta = torch.log(torch.as_tensor(p0).clamp(min=1e-4)).requires_grad_(True)
-    opt = torch.optim.Adam([theta], lr=lr)
-    for _ in range(n_iter):
-        opt.zero_grad()
-        rec = _mix(torch.softmax(theta, dim=-1), signature, mrna)
-        loss = (((torch.sqrt(1.0 + rec) - target) ** 2) * weights).mean()
-        loss.backward()
-        opt.step()
+    from ._bulk import solve_simplex
+
+    a0 = torch.as_tensor(p0) * mrna
+    a0 = a0 / a0.sum(dim=-1, keepdim=True).clamp(min=1e-300)
+    profiles = signature.T.contiguous()
+    a = solve_simplex(target, profiles, weights, a0)
     with torch.no_grad():
-        p = torch.softmax(theta, dim=-1)
+        p = a / mrna
+        p = p / p.sum(dim=-1, keepdim=True)
         res = (torch.sqrt(1.0 + _mix(p, signature, mrna)) - target) ** 2
     return p.numpy(), res.numpy()
 
@@ -149,8 +146,6 @@ def refine_proportions(
     mrna: np.ndarray,
     p0: np.ndarray,
     *,
-    n_iter: int = 400,
-    lr: float = 0.05,
     calibrate: bool = True,
     n_reweight: int = 1,
     weight_scale: float = 1.0,
@@ -165,10 +160,10 @@ def refine_proportions(
     2. Each sample's fractions minimise ``mean_g w_g (sqrt(1 + rec_g) - sqrt(1 + b_g))^2``
        with ``rec = g S m p / sum(m p)`` renormalised to CPM sample by sample (the model
        the calibration assumes, so that ``p0`` is reconstructed as calibrated; a type whose
-       genes ``g`` favours weighs more in every bulk), over the simplex (softmax
-       parameters, Adam, started at ``p0``). The square root stabilises the count noise,
-       so that neither the few highest genes (linear scale) nor the many low, noisy ones
-       (log scale) dominate.
+       genes ``g`` favours weighs more in every bulk), over the simplex (damped
+       Gauss-Newton started at ``p0``). The square root stabilises the count noise, so
+       that neither the few highest genes (linear scale) nor the many low, noisy ones (log
+       scale) dominate.
     3. Gene weights start equal; each of ``n_reweight`` rounds sets
        ``w_g = 1 / (v_g + c median(v))`` (``c = weight_scale``), ``v_g`` being gene g's mean
        squared residual over the samples, and fits again: Cauchy weights with the scale
@@ -191,10 +186,6 @@ def refine_proportions(
         Relative mRNA content per type.
     p0
         Starting cell fractions, samples x types (the head's, or a first fit's).
-    n_iter
-        Adam steps per fit.
-    lr
-        Adam learning rate.
     calibrate
         Whether to calibrate the platform scale from ``p0`` first.
     n_reweight
@@ -254,13 +245,13 @@ def refine_proportions(
         m_t = torch.as_tensor(content)
         target = torch.sqrt(1.0 + torch.as_tensor(cpm))
         w = prior
-        p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(w), n_iter=n_iter, lr=lr)
+        p, res = _fit_sqrt(target, s_t, m_t, p0, torch.as_tensor(w))
         for _ in range(n_reweight):
             v = res.mean(axis=0) * prior
             w = prior / (v + weight_scale * max(float(np.median(v)), 1e-12))
             w = w / w.mean()
             previous = p
-            p, res = _fit_sqrt(target, s_t, m_t, p, torch.as_tensor(w), n_iter=n_iter, lr=lr)
+            p, res = _fit_sqrt(target, s_t, m_t, p, torch.as_tensor(w))
             if np.abs(p - previous).max() < tol:
                 break
     p = p / p.sum(axis=1, keepdims=True)
