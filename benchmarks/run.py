@@ -83,32 +83,21 @@ class Method:
 
 METHODS: dict[str, Method] = {
     "hpvade": Method(None, "hpvade_runner.py", note="hpvade public API, defaults"),
-    # ablation rows: one lever at a time (see hpvade_runner.py)
-    "hpvade_v1": Method(None, "hpvade_runner.py", "v1", note="ablation: 0.1.0 defaults"),
-    "hpvade_seed": Method(None, "hpvade_runner.py", "seed", note="ablation: + seed adaptation"),
-    "hpvade_head": Method(None, "hpvade_runner.py", "head", note="ablation: 1,000 genes, head"),
-    "hpvade_fit": Method(None, "hpvade_runner.py", "fit", note="ablation: + sqrt signature fit"),
-    "hpvade_cal": Method(None, "hpvade_runner.py", "cal", note="ablation: + platform scale"),
-    "hpvade_calhead": Method(
-        None, "hpvade_runner.py", "calhead", note="ablation: + one reweighting (from the head)"
+    "typemean": Method(
+        None, "hpvade_runner.py", "typemean", note="no training: type means, same inference"
     ),
-    "hpvade_anchor": Method(
-        None, "hpvade_runner.py", "anchor", note="ablation: + robust anchor (steps 1-2)"
+    # ablation rows: one component changed against the default (see hpvade_runner.py)
+    "hpvade_states": Method(
+        None, "hpvade_runner.py", "states", note="ablation: + per-sample cell states"
+    ),
+    "hpvade_noscale": Method(
+        None, "hpvade_runner.py", "noscale", note="ablation: no platform scale"
     ),
     "hpvade_noadapt": Method(
-        None, "hpvade_runner.py", "noadapt", note="ablation: + step 1's weights in step 2"
+        None, "hpvade_runner.py", "noadapt", note="ablation: no signature update"
     ),
-    "hpvade_noise": Method(
-        None, "hpvade_runner.py", "noise", note="alternative: trained with gene noise 1.0"
-    ),
-    "hpvade_headnoise": Method(
-        None, "hpvade_runner.py", "headnoise", note="alternative: its head (gene noise 1.0)"
-    ),
-    "hpvade_robust": Method(
-        None, "hpvade_runner.py", "robust", note="alternative: fit + reweighting to convergence"
-    ),
-    "hpvade_cauchy": Method(
-        None, "hpvade_runner.py", "cauchy", note="alternative: robust with Cauchy scale 12.5"
+    "hpvade_head": Method(
+        None, "hpvade_runner.py", "head", note="ablation: no per-sample fit (the head)"
     ),
     "nnls": Method(None, "baselines.py", "nnls", note="baseline: NNLS on type-mean CPM"),
     "nusvr": Method(
