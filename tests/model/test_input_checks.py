@@ -5,7 +5,7 @@ objects as they were, except for the documented keys:
 
 - the reference after ``setup_anndata``: ``uns["_scvi_uuid"]``, ``uns["_scvi_manager_uuid"]``
   and the ``obs`` columns ``_scvi_labels`` / ``_scvi_batch`` (scvi-tools' registry);
-- the bulk after ``get_proportions``: ``obsm[key_added]`` and ``obsm[key_added + "_qc"]``
+- the bulk after ``get_proportions``: ``obsm[key_added]`` and ``uns[key_added + "_qc"]``
   (each sample's quality figures; nothing with ``key_added=None``).
 
 The per-case behaviour of the checks themselves is tested in ``tests/pp/test_validate.py``;
@@ -205,7 +205,8 @@ def test_get_proportions_writes_only_key_added(trained, prepare, kwargs, key) ->
         warnings.simplefilter("error")  # valid input: no warning (one sample included)
         props = model.get_proportions(bulk, **kwargs)
     # the proportions and, beside them, each sample's quality figures (key + "_qc")
-    assert_unchanged(bulk, before, new_obsm=set() if key is None else {key, key + "_qc"})
+    written = set() if key is None else {key}
+    assert_unchanged(bulk, before, new_obsm=written, new_uns={k + "_qc" for k in written})
     assert list(props.index) == list(bulk.obs_names)
     np.testing.assert_allclose(props.sum(axis=1), 1.0, rtol=1e-6)
     if key is not None:
@@ -369,7 +370,7 @@ def test_degenerate_bulk_samples_are_named(trained) -> None:
     explained = message.split("are explained below 10% by the signature (explained): ")[1]
     assert explained.startswith(f"{names[0]!r} (0), {names[1]!r} (")
     assert all(repr(n) not in message for n in names[2:])
-    qc = bulk.obsm["hpvade_proportions_qc"]
+    qc = bulk.uns["hpvade_proportions_qc"]
     assert qc["degenerate"].tolist() == [True, True] + [False] * (len(names) - 2)
     assert qc["effective_genes"].iloc[0] == pytest.approx(1.0)
     assert qc["explained"].iloc[1] < 0.1 < qc["explained"].iloc[2:].min()

@@ -698,7 +698,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
         key_added
             ``bulk.obsm`` key the proportions are written to; ``None`` writes nothing.
-            Each sample's quality figures go to ``key_added + "_qc"``: a sample whose
+            Each sample's quality figures go to ``bulk.uns[key_added + "_qc"]``: a sample whose
             signal rests on a few genes, or that the signature hardly explains, is
             degenerate and named in a warning (see ``docs/input-checks.md``).
         kind
@@ -777,7 +777,7 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         quality = sample_quality(cpm, signature, index=bulk.obs_names.copy())
         warn_degenerate(quality)
         if key_added is not None:
-            bulk.obsm[key_added + QUALITY_SUFFIX] = quality
+            bulk.uns[key_added + QUALITY_SUFFIX] = quality
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:
             bulk.obsm[key_added] = df

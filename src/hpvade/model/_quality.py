@@ -48,7 +48,7 @@ __all__ = [
 ]
 
 #: :meth:`hpvade.HPVADE.get_proportions` keeps the table in
-#: ``bulk.obsm[key_added + QUALITY_SUFFIX]``
+#: ``bulk.uns[key_added + QUALITY_SUFFIX]``
 QUALITY_SUFFIX = "_qc"
 
 #: fewest effective informative genes a sample's fit may rest on. The lowest found: 326 on
@@ -185,7 +185,7 @@ def warn_degenerate(quality: pd.DataFrame, *, stacklevel: int = 3) -> None:
         "information about the cell types: check that these samples are expression profiles "
         "over many genes from the reference's tissue (not one or a few genes, nor an "
         "unrelated profile). Every sample's figures are in the quality table "
-        "(bulk.obsm[key_added + '_qc']) to filter on."
+        "(bulk.uns[key_added + '_qc']) to filter on."
     )
     logger.debug("%d degenerate bulk sample(s)", int(quality["degenerate"].sum()))
     warnings.warn(message, UserWarning, stacklevel=stacklevel)
