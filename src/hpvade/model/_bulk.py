@@ -86,8 +86,8 @@ def solve_simplex(
     a0: torch.Tensor,
     *,
     max_iter: int = 100,
-    inner_iter: int = 50,
-    tol: float = 1e-7,
+    inner_iter: int = 100,
+    tol: float = 1e-6,
 ) -> torch.Tensor:
     """Mixture weights on the simplex minimising the weighted square-root residuals.
 
@@ -110,8 +110,10 @@ def solve_simplex(
     a0
         Starting weights, M x C (rows are projected onto the simplex).
     max_iter, inner_iter, tol
-        Gauss-Newton steps, projected-gradient steps per Gauss-Newton step, and the
-        largest change of any weight under which a sample has converged.
+        Gauss-Newton steps, most projected-gradient steps per Gauss-Newton step (they stop
+        once no weight moves by 1e-9), and the
+        largest change of any weight under which a sample has converged (a sample whose
+        objective falls by less than 1e-12 of itself has converged too).
 
     Returns
     -------
@@ -133,12 +135,15 @@ def solve_simplex(
         grad = torch.einsum("mcg,mg->mc", jw, root - target)
         lip = torch.linalg.eigvalsh(hess)[:, -1].clamp(min=1e-30)[:, None]
         x, y, t = a, a, 1.0
-        for _ in range(inner_iter):  # FISTA on 0.5 d'Hd + grad'd over the simplex
+        for k in range(inner_iter):  # FISTA on 0.5 d'Hd + grad'd over the simplex
             g = torch.einsum("mcd,md->mc", hess, y - a) + grad
             x_new = project_simplex(y - g / lip)
             t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
             y = x_new + ((t - 1.0) / t_new) * (x_new - x)
+            done = k % 10 == 9 and float((x_new - x).abs().max()) < 1e-9
             x, t = x_new, t_new
+            if done:
+                break
         step = x - a
         scale = torch.ones_like(f)
         new = a
@@ -150,6 +155,7 @@ def solve_simplex(
                 break
             scale = torch.where(better, scale, 0.5 * scale)
         better = f_new <= f
+        gain = torch.where(better, f - f_new, torch.zeros_like(f))
         new = torch.where(better[:, None], cand, a)
         moved = (new - a).abs().amax(dim=-1)
         a = new
@@ -157,7 +163,7 @@ def solve_simplex(
         rec = torch.where(better[:, None], rec_new, rec)
         root = torch.where(better[:, None], root_new, root)
         total = torch.where(better[:, None], total_new, total)
-        active = moved > tol
+        active = (moved > tol) & (gain > 1e-12 * f.abs())
         if not bool(active.any()):
             break
     return a
