@@ -265,7 +265,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--max-epochs", type=int, default=50, help="training epochs (50)")
+        p.add_argument(
+            "--max-epochs", type=int, default=15, help="training epochs of 20 steps each (15)"
+        )
         p.add_argument("--seed", type=int, default=0, help="random seed (0)")
         p.add_argument(
             "--threads",

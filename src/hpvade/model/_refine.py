@@ -5,10 +5,10 @@ import torch
 
 from .._constants import CPM_SCALE
 
-# The robust, calibration-free first step of ``get_proportions(method="refine")``: Cauchy
+# The robust, calibration-free first step of the platform fit (``train(bulk=...)``): Cauchy
 # gene weights at 4 x the median squared residual, iterated until no fraction moves by more
-# than 5e-4 (at most 20 rounds). A scale of 1 or 1.5 drifts to wrong gene subsets on
-# synthetic platform shifts (benchmarks/reweight_drift.py); 3 and above do not.
+# than 5e-4 (at most 20 rounds). A scale of 1 or 1.5 drifted to wrong gene subsets on
+# synthetic platform shifts; 3 and above did not.
 ROBUST_WEIGHT_SCALE = 4.0
 ROBUST_REWEIGHT_ROUNDS = 20
 ROBUST_TOL = 5e-4
