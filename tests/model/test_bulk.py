@@ -185,3 +185,23 @@ def test_save_load_keeps_the_platform_fit_and_the_gene_subset(synthetic_data, tm
     pd.testing.assert_series_equal(loaded.get_gene_weights(), model.get_gene_weights())
     assert bool(loaded.module.platform_fitted)
     assert np.log(loaded.get_platform_scale()).std() > 0.01
+
+
+def test_platform_fit_of_many_bulks_uses_a_seeded_subset(synthetic_data, monkeypatch):
+    import hpvade.model._model as model_module
+
+    monkeypatch.setattr(model_module, "PLATFORM_MAX_BULKS", 10)
+    ref, bulk = synthetic_data
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    fits = []
+    for _ in range(2):
+        scvi.settings.seed = 0
+        model = hpvade.HPVADE(ref)
+        model.train(bulk=bulk, max_epochs=2, steps_per_epoch=5, **TRAIN_KW)
+        assert model.diagnostics_["platform"]["n_bulks"] == 10
+        fits.append(model.get_platform_scale())
+    pd.testing.assert_series_equal(fits[0], fits[1])  # the subset is seeded
+    p = model.get_proportions(bulk.copy(), key_added=None)
+    assert p.shape == (bulk.n_obs, 4)
+    truth = bulk.obsm["true_proportions"][p.columns].to_numpy()
+    assert np.abs(p.to_numpy() - truth).mean() < 0.05

@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: most bulks the platform fit of ``train(bulk=...)`` uses (a seeded random subset beyond)
+PLATFORM_MAX_BULKS = 1000
+
 
 def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
     """The reference and bulk modalities recorded by :meth:`HPVADE.setup_mudata`."""
@@ -481,6 +484,8 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
             regression of each gene on the bulks' fractions, like a reference update).
             ``None`` (default): when ``bulk`` has at least five samples per cell type (each
             gene's update estimates one value per type; on fewer it lost accuracy).
+            Of more than 1,000 bulks, a seeded random 1,000 make the platform fit (the
+            scale and weights are gene-wise means over samples); all are deconvolved.
         train_size
             Share of cells used for training (the rest is for validation losses).
         validation_size
@@ -598,6 +603,12 @@ class HPVADE(UnsupervisedTrainingMixin, BaseModelClass):
         n_types = len(self.cell_types_)
         if adapt is None:
             adapt = cpm.shape[0] >= ADAPT_MIN_SAMPLES_PER_TYPE * n_types
+        if cpm.shape[0] > PLATFORM_MAX_BULKS:  # a gene-wise mean: a random subset suffices
+            keep = np.sort(
+                np.random.default_rng(0).choice(cpm.shape[0], PLATFORM_MAX_BULKS, replace=False)
+            )
+            cpm = cpm[keep]
+            p0 = None if p0 is None else p0[keep]
         fit = fit_platform(
             cpm,
             m.signature.detach().cpu().double().numpy(),
