@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Literal
 
-import anndata as ad
 import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
@@ -19,13 +18,11 @@ logger = logging.getLogger(__name__)
 def _untrained(reference: AnnData, bulk: AnnData, labels_key: str, layer: str | None):
     """An untrained HPVADE on a light copy of ``reference`` (the user's object untouched)."""
     from ..model import HPVADE
+    from ..tl._deconvolve import _reference_view
 
-    X = reference.X if layer is None else reference.layers[layer]
-    light = ad.AnnData(
-        X, obs=reference.obs[[labels_key]].copy(), var=pd.DataFrame(index=reference.var_names)
-    )
-    HPVADE.setup_anndata(light, labels_key=labels_key)
-    return HPVADE(light, bulk=bulk)
+    work = _reference_view(reference, labels_key=labels_key, layer=layer, batch_key=None)
+    HPVADE.setup_anndata(work, labels_key=labels_key, layer=layer)
+    return HPVADE(work, bulk=bulk)
 
 
 def typemean(
@@ -109,7 +106,10 @@ def nnls_typemeans(
         Samples x cell types; rows sum to 1.
     """
     from ..pp._genes import _columns, _get_matrix, _row_sums, match_genes, type_profiles
+    from ..tl._deconvolve import _reference_view
 
+    # the same checks of labels_key and layer as tl.deconvolve, on a light copy
+    reference = _reference_view(reference, labels_key=labels_key, layer=layer, batch_key=None)
     genes = reference.var_names.intersection(bulk.var_names)
     if len(genes) == 0:
         raise ValueError("The reference and the bulk share no gene name.")
