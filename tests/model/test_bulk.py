@@ -188,9 +188,9 @@ def test_save_load_keeps_the_platform_fit_and_the_gene_subset(synthetic_data, tm
 
 
 def test_platform_fit_of_many_bulks_uses_a_seeded_subset(synthetic_data, monkeypatch):
-    import hpvade.model._model as model_module
+    import hpvade.model._bulkmixin as bulkmixin_module
 
-    monkeypatch.setattr(model_module, "PLATFORM_MAX_BULKS", 10)
+    monkeypatch.setattr(bulkmixin_module, "PLATFORM_MAX_BULKS", 10)
     ref, bulk = synthetic_data
     hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
     fits = []

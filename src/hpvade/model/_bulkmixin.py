@@ -1,0 +1,380 @@
+"""What :class:`~hpvade.HPVADE` does with bulks: the platform fit and each sample's fit."""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from mudata import MuData
+from scvi import REGISTRY_KEYS
+
+from .._constants import CPM_SCALE, PROPORTIONS_KEY
+from ..pp._genes import _columns, _get_matrix, match_genes
+from ..pp._validate import check_bulk, check_shared_genes
+from ._bulk import fit_platform, fit_samples
+from ._quality import QUALITY_SUFFIX, sample_quality, warn_degenerate
+from ._refine import ADAPT_MIN_SAMPLES_PER_TYPE, mrna_fractions
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from anndata import AnnData
+
+logger = logging.getLogger(__name__)
+
+#: most bulks the platform fit of ``train(bulk=...)`` uses (a seeded random subset beyond)
+PLATFORM_MAX_BULKS = 1000
+
+
+def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
+    """The reference and bulk modalities recorded by :meth:`HPVADE.setup_mudata`."""
+    mods = mdata.uns.get("hpvade")
+    if not mods:
+        raise ValueError("Set up the MuData first: HPVADE.setup_mudata(mdata, labels_key=...).")
+    return mdata.mod[mods["reference_mod"]], mdata.mod[mods["bulk_mod"]]
+
+
+class BulkMixin:
+    """Bulk-side methods of :class:`~hpvade.HPVADE`: platform fit, per-sample fits, getters."""
+
+    def _bulk_cpm(self, bulk: AnnData, *, layer: str | None) -> np.ndarray:
+        """Bulk profiles as CPM over the model's genes (samples x G, float32).
+
+        Genes are matched by name. Missing genes are filled with the signature's mean
+        expression, and the present genes are scaled so that their share of the 1e6 matches
+        that of the signature, so that a missing gene never looks like a zero.
+        """
+        # too few shared genes -> an error that shows both sides; missing ones warn below
+        check_shared_genes(
+            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
+        )
+        positions, missing = match_genes(bulk.var_names, self.genes_)
+        n_genes = len(self.genes_)
+        present = positions >= 0
+        if missing:
+            warnings.warn(
+                f"{len(missing)} of the model's {n_genes} genes are missing from the bulk "
+                f"(e.g. {missing[:5]}); they are filled with the signature's mean expression.",
+                UserWarning,
+                stacklevel=3,  # the user's call of train / get_proportions
+            )
+        # values were checked by check_bulk (finite, non-negative, linear scale)
+        X = _columns(_get_matrix(bulk, layer), positions[present]).toarray().astype(np.float64)
+        sig_mean = self.module.signature.detach().cpu().numpy().mean(axis=1).astype(np.float64)
+        share = sig_mean[present].sum() / CPM_SCALE
+        totals = X.sum(axis=1, keepdims=True)
+        if (totals <= 0).any():
+            empty = list(bulk.obs_names[(totals <= 0).ravel()][:5])
+            raise ValueError(
+                f"Bulk samples with no counts over the model's genes: {empty}. Remove them."
+            )
+        out = np.empty((bulk.n_obs, n_genes), dtype=np.float64)
+        out[:, present] = X * (CPM_SCALE * share / totals)
+        out[:, ~present] = sig_mean[~present][None, :]
+        return out.astype(np.float32)
+
+    @torch.inference_mode()
+    def _set_states(self, *, max_cells_per_type: int = 500) -> None:
+        """Each type's mean state and spread in the latent space, from its encoded cells."""
+        codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
+        rng = np.random.default_rng(0)
+        keep = []
+        for c in range(len(self.cell_types_)):
+            idx = np.flatnonzero(codes == c)
+            if idx.size > max_cells_per_type:
+                idx = np.sort(rng.choice(idx, max_cells_per_type, replace=False))
+            keep.append(idx)
+        order = np.concatenate(keep)
+        q_m = self._cell_outputs(None, order, None, "q_m")
+        mean = np.zeros((len(self.cell_types_), q_m.shape[1]), dtype=np.float32)
+        sd = np.ones_like(mean)
+        start = 0
+        for c, idx in enumerate(keep):
+            z = q_m[start : start + idx.size]
+            start += idx.size
+            if len(z):
+                mean[c] = z.mean(axis=0)
+            if len(z) > 1:
+                sd[c] = np.maximum(z.std(axis=0), 1e-3)
+        self.module.state_mean.copy_(torch.as_tensor(mean))
+        self.module.state_sd.copy_(torch.as_tensor(sd))
+
+    def _fit_platform(
+        self, cpm: np.ndarray, *, adapt: bool | None, p0: np.ndarray | None = None
+    ) -> None:
+        """Fit what the bulks ``cpm`` share (see :func:`~hpvade.model._bulk.fit_platform`).
+
+        ``p0`` starts the robust fit (default: the head's fractions).
+        """
+        m = self.module
+        n_types = len(self.cell_types_)
+        if adapt is None:
+            adapt = cpm.shape[0] >= ADAPT_MIN_SAMPLES_PER_TYPE * n_types
+        if cpm.shape[0] > PLATFORM_MAX_BULKS:  # a gene-wise mean: a random subset suffices
+            keep = np.sort(
+                np.random.default_rng(0).choice(cpm.shape[0], PLATFORM_MAX_BULKS, replace=False)
+            )
+            cpm = cpm[keep]
+            p0 = None if p0 is None else p0[keep]
+        fit = fit_platform(
+            cpm,
+            m.signature.detach().cpu().double().numpy(),
+            m.mrna_content.detach().cpu().double().numpy(),
+            self._predict(cpm) if p0 is None else p0,
+            adapt=adapt,
+        )
+        with torch.no_grad():
+            logits = np.log(fit["signature"] + 1e-2)
+            m.signature_logits.copy_(torch.as_tensor(logits, dtype=torch.float32))
+            m.log_gene_scale.copy_(torch.as_tensor(np.log(fit["scale"]), dtype=torch.float32))
+            m.gene_weights.copy_(torch.as_tensor(fit["weights"], dtype=torch.float32))
+            m.residual_var.fill_(float(fit["residual_var"]))
+            m.platform_fitted.fill_(True)
+        self.diagnostics_["platform"] = {
+            "n_bulks": int(cpm.shape[0]),
+            "signature_adapted": bool(adapt),
+            "residual_var": float(fit["residual_var"]),
+            "scale_log_sd": float(np.log(fit["scale"]).std()),
+        }
+        logger.info(
+            "Platform fit on %d bulks: log-scale sd %.2f, signature %s",
+            cpm.shape[0],
+            np.log(fit["scale"]).std(),
+            "updated towards the bulks" if adapt else "kept",
+        )
+
+    def _fit(self, cpm: np.ndarray, p0: np.ndarray, *, states: bool = False):
+        """Each sample's fractions (and state offsets) under the bulk model, alone."""
+        m = self.module
+        m.eval()
+        params = [q for q in m.parameters() if q.requires_grad]
+        for q in params:  # gradients go to the samples' parameters only
+            q.requires_grad_(False)
+        try:
+            return fit_samples(
+                cpm,
+                m.signature.detach().cpu().double().numpy(),
+                m.mrna_content.detach().cpu().double().numpy(),
+                p0,
+                scale=self.get_platform_scale().to_numpy(),
+                weights=self.get_gene_weights().to_numpy(),
+                residual_var=float(m.residual_var),
+                decoder=m.decode_states if states else None,
+                state_mean=m.state_mean.detach().cpu().numpy(),
+                state_sd=m.state_sd.detach().cpu().numpy(),
+            )
+        finally:
+            for q in params:
+                q.requires_grad_(True)
+
+    # ------------------------------------------------------------------ outputs
+    @torch.inference_mode()
+    def _predict(self, cpm: np.ndarray, *, batch_size: int = 1024) -> np.ndarray:
+        """The head's cell fractions of bulk CPM profiles (samples x types, float64)."""
+        self.module.eval()
+        out = []
+        for start in range(0, cpm.shape[0], batch_size):
+            x = torch.as_tensor(cpm[start : start + batch_size], device=self.device)
+            p = torch.softmax(self.module.predict_logits(x), dim=-1)
+            out.append(p.double().cpu().numpy())
+        p = np.concatenate(out, axis=0)
+        return p / p.sum(axis=1, keepdims=True)
+
+    def get_proportions(
+        self,
+        bulk: AnnData | MuData,
+        *,
+        layer: str | None = None,
+        key_added: str | None = PROPORTIONS_KEY,
+        kind: Literal["cell", "mrna"] = "cell",
+        method: Literal["refine", "head"] = "refine",
+        mrna_content: Mapping[str, float] | pd.Series | None = None,
+        batch_size: int = 1024,
+    ) -> pd.DataFrame:
+        """Cell-type proportions of bulk samples.
+
+        The deconvolution head predicts the fractions of every sample in one forward pass
+        (``method="head"``). By default (``method="refine"``) each sample is then fitted by
+        the bulk model on its own: its CPM profile against the signature, the mRNA
+        contents and the platform fit of :meth:`train` (the gene-wise platform scale and
+        gene weights estimated from all the bulks given to ``train``, saved with the
+        model; :meth:`get_platform_scale`), by weighted least squares on a square-root
+        scale over the simplex (:func:`~hpvade.model._bulk.fit_samples`). A sample gets
+        the same fractions alone or with others, in any call.
+
+        A model trained without bulks has no platform fit: it then fits with a flat scale
+        and equal gene weights, and warns. Pass the bulks of one protocol to
+        ``train(bulk=...)``.
+
+        Parameters
+        ----------
+        bulk
+            Bulk samples (counts or TPM), samples x genes; genes are matched by name. A
+            MuData set up with :meth:`setup_mudata` stands for its bulk modality (the
+            proportions go into that modality's ``obsm``).
+        layer
+            Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
+        key_added
+            ``bulk.obsm`` key the proportions are written to; ``None`` writes nothing.
+            Each sample's quality figures go to ``bulk.uns[key_added + "_qc"]``: a sample whose
+            signal rests on a few genes, or that the signature hardly explains, is
+            degenerate and named in a warning (see ``docs/input-checks.md``).
+        kind
+            ``"cell"``: fractions of cells (what flow cytometry measures); ``"mrna"``:
+            fractions of the sample's mRNA.
+        method
+            ``"refine"``: the head's fractions refined by the signature fits above;
+            ``"head"``: the head's fractions as they are.
+        adapt
+            Step 3 of the refinement. ``None`` (default): when the call has at least
+            five samples per cell type (each gene's update estimates one value per type;
+            forced on the 8 or 9 PBMC bulks of the benchmarks, 9 types, it lost accuracy).
+            ``True`` or ``False`` forces it.
+        mrna_content
+            Relative mRNA content of every cell type (only ratios matter), used instead of
+            the learnt one (:meth:`get_mrna_content`) to turn the samples' mRNA fractions
+            into cell fractions. ``None`` (default) uses the learnt one, which starts from
+            the reference's mean library size per type. Pass measured contents when you
+            have them: single-cell library sizes can misjudge the bulk's mRNA per cell
+            (on PBMC, 10x UMI totals make monocytes too light against T cells; see
+            the benchmarks page). It changes cell fractions only, not ``kind="mrna"``.
+        batch_size
+            Samples per forward pass.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Indexed by ``bulk.obs_names``, one column per cell type; rows sum to 1.
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(max_epochs=2, enable_progress_bar=False)
+        >>> content = model.get_mrna_content()
+        >>> content.iloc[0] *= 2  # the first type carries twice the mRNA per cell
+        >>> p = model.get_proportions(bulk, mrna_content=content, key_added=None)
+        >>> bool(abs(p.sum(axis=1) - 1).max() < 1e-9)
+        True
+        """
+        self._check_if_trained(warn=False)
+        if isinstance(bulk, MuData):
+            bulk = _mudata_modalities(bulk)[1]
+        if kind not in ("cell", "mrna"):
+            raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
+        if method not in ("refine", "head"):
+            raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
+        content = None if mrna_content is None else self._content_array(mrna_content)
+        # gene names first: a transposed or wrongly annotated bulk is the likelier mistake,
+        # and its values would otherwise be judged against the wrong axis
+        check_shared_genes(
+            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
+        )
+        check_bulk(bulk, layer=layer, warn_single=False)
+        cpm = self._bulk_cpm(bulk, layer=layer)
+        p = self._predict(cpm, batch_size=batch_size)
+        mrna = self.module.mrna_content.detach().cpu().double().numpy()
+        if method == "refine":
+            if not bool(self.module.platform_fitted):
+                warnings.warn(
+                    "The model was trained without bulks, so it has no platform fit (gene-wise "
+                    "scale and gene weights of your bulks' protocol): fitting without them. "
+                    "Pass your bulks to train(bulk=...) for the full model.",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            p, _ = self._fit(cpm, p)
+        if kind == "mrna":
+            p = mrna_fractions(p, mrna)
+        elif content is not None:  # mRNA fractions (learnt content) -> cells (the user's)
+            p = mrna_fractions(p, mrna / content)
+        # degenerate samples (signal in a few genes, unrelated to the signature) are named
+        signature = self.module.signature.detach().cpu().double().numpy()
+        quality = sample_quality(cpm, signature, index=bulk.obs_names.copy())
+        warn_degenerate(quality)
+        if key_added is not None:
+            bulk.uns[key_added + QUALITY_SUFFIX] = quality
+        df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
+        if key_added is not None:
+            bulk.obsm[key_added] = df
+        return df
+
+    def get_signature(self) -> pd.DataFrame:
+        """Current signature matrix S (genes x cell types, CPM; columns sum to 1e6)."""
+        S = self.module.signature.detach().cpu().numpy().astype(np.float64)
+        return pd.DataFrame(S, index=pd.Index(self.genes_), columns=self.cell_types_)
+
+    def get_mrna_content(self) -> pd.Series:
+        """Relative mRNA content per cell type (used to convert cell and mRNA fractions)."""
+        m = self.module.mrna_content.detach().cpu().numpy().astype(np.float64)
+        return pd.Series(m / m.mean(), index=self.cell_types_, name="mrna_content")
+
+    def _content_array(self, mrna_content: Mapping[str, float] | pd.Series) -> np.ndarray:
+        """``mrna_content`` as an array in the model's type order, checked."""
+        given = pd.Series(dict(mrna_content.items()), dtype=object)
+        types = list(self.cell_types_)
+        missing = [t for t in types if t not in given.index]
+        unknown = [str(t) for t in given.index if t not in types]
+        if missing or unknown:
+            raise ValueError(
+                f"mrna_content needs one value for each of the model's cell types {types}; "
+                f"missing: {missing}, unknown: {unknown}. Start from "
+                "model.get_mrna_content() and change the values you have measured."
+            )
+        values = pd.to_numeric(given[types], errors="coerce").to_numpy(dtype=np.float64)
+        bad = [t for t, v in zip(types, values, strict=True) if not (np.isfinite(v) and v > 0)]
+        if bad:
+            raise ValueError(
+                f"mrna_content must be a positive, finite number for every cell type; got "
+                f"{dict(zip(bad, given[bad].tolist(), strict=True))}."
+            )
+        return values
+
+    def get_platform_scale(self) -> pd.Series:
+        """Gene-wise scale between the bulks' protocol and the reference, as used.
+
+        Estimated by :meth:`train` from all the bulks given to it (geometric mean 1; a
+        gene at 2 reads twice as high in those bulks as the reference predicts) and used
+        by :meth:`get_proportions` for every sample. All ones for a model trained without
+        bulks.
+
+        Returns
+        -------
+        pandas.Series
+            One value per model gene (``model.genes_``).
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(bulk=bulk, max_epochs=2, enable_progress_bar=False)
+        >>> g = model.get_platform_scale()
+        >>> bool((g > 0).all())
+        True
+        """
+        g = self.module.log_gene_scale.detach().cpu().double().exp().numpy()
+        return pd.Series(g, index=pd.Index(self.genes_), name="platform_scale")
+
+    def get_gene_weights(self) -> pd.Series:
+        """Weight of each gene in the fit of :meth:`get_proportions` (mean 1).
+
+        Robust (Cauchy) weights from the platform fit of :meth:`train`: genes that the
+        signature cannot explain in the training bulks, even after the platform scale
+        (donor biology, protocol artefacts), weigh little. All ones for a model trained
+        without bulks.
+
+        Returns
+        -------
+        pandas.Series
+            One value per model gene (``model.genes_``).
+        """
+        w = self.module.gene_weights.detach().cpu().numpy().astype(np.float64)
+        return pd.Series(w, index=pd.Index(self.genes_), name="gene_weight")
