@@ -122,3 +122,32 @@ def test_same_numbers_as_the_benchmark_metrics():
         y = np.clip(x + rng.normal(scale=0.05, size=30), 0, None)
         assert _pearson(x, y) == pytest.approx(benchmark.pearson(x, y), rel=1e-9)
         assert _ccc(x, y) == pytest.approx(benchmark.ccc(x, y), rel=1e-9)
+
+
+def test_metrics_hide_no_point(bulk):
+    """The r / CCC / n text overlaps none of the points, wherever they lie."""
+    rng = np.random.default_rng(5)
+    names = [f"p{i}" for i in range(60)]
+    # points everywhere in the panel, corners included
+    grid = np.linspace(0.0, 1.0, 8)
+    xy = np.array([(a, b) for a in grid for b in grid])[: len(names)]
+    xy = np.clip(xy + rng.normal(scale=0.01, size=xy.shape), 0, 1)
+    pred = pd.DataFrame({"A": xy[:, 1]}, index=names)
+    truth = pd.DataFrame({"A": xy[:, 0]}, index=names)
+    fig = pl.predicted_vs_true(pred, truth, return_fig=True)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    ax = fig.axes[0]
+    (text,) = [t for t in ax.texts if "CCC" in t.get_text()]
+    box = text.get_window_extent(renderer)
+    points = ax.transData.transform(ax.collections[0].get_offsets())
+    radius = 3.0  # pixels: a marker of s=16 points^2 at the figure's dpi is smaller
+    inside = (
+        (points[:, 0] + radius >= box.x0)
+        & (points[:, 0] - radius <= box.x1)
+        & (points[:, 1] + radius >= box.y0)
+        & (points[:, 1] - radius <= box.y1)
+    )
+    assert not inside.any()
+    # and the title stays clear of the text
+    assert ax.title.get_window_extent(renderer).y0 >= box.y1 - 1

@@ -7,7 +7,14 @@ import numpy as np
 import pandas as pd
 from anndata import AnnData
 
-from ._utils import PROPORTIONS_KEY, _finish, _get_proportions, _setup_axes, _type_colors
+from ._utils import (
+    PROPORTIONS_KEY,
+    _finish,
+    _get_intervals,
+    _get_proportions,
+    _resolve_colors,
+    _setup_axes,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -25,9 +32,13 @@ def predicted_vs_true(
     mapping: Mapping[str, str] | None = None,
     cell_types: Sequence[str] | None = None,
     overall: bool = False,
-    ncols: int = 4,
-    panel_size: tuple[float, float] = (3.0, 3.0),
+    ncols: int = 3,
+    panel_size: tuple[float, float] = (2.8, 2.8),
     color: str | None = None,
+    palette: str | Sequence[str] | Mapping[str, str] | None = None,
+    reference: AnnData | None = None,
+    labels_key: str | None = None,
+    intervals: bool | None = None,
     ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
     save: str | None = None,
@@ -37,8 +48,9 @@ def predicted_vs_true(
 
     Each panel shows one point per sample, the identity line, and the Pearson
     correlation ``r`` and Lin's concordance correlation coefficient ``CCC``
-    :cite:p:`Lin1989` of that cell type (with the number of samples ``n``). ``CCC`` is
-    1 only when the points lie on the identity line; ``r`` ignores scale and offset.
+    :cite:p:`Lin1989` of that cell type (with the number of samples ``n``), written under
+    the panel's title, where they hide no point. ``CCC`` is 1 only when the points lie on
+    the identity line; ``r`` ignores scale and offset.
     Samples are matched by name; cell types by name after ``mapping``. Nothing is written
     into ``adata``.
 
@@ -70,7 +82,25 @@ def predicted_vs_true(
     panel_size
         Size of one panel (inches).
     color
-        Color of the points of the per-type panels. Default: matplotlib's first color.
+        One color for the points of every per-type panel. Default: each cell type's color
+        (see ``palette``).
+    palette
+        Colors of the cell types (truth names): a mapping cell type -> color, a list of
+        colors or a matplotlib colormap name. Default: the colors of ``reference`` if given,
+        else scanpy's defaults (``tab10`` up to 10 types).
+    reference
+        The single-cell reference, to color each cell type as scanpy colors it in
+        ``reference.obs[labels_key]`` (``reference.uns[f"{labels_key}_colors"]``); types of
+        the truth that the reference does not name get other colors. Nothing is written
+        into it.
+    labels_key
+        Column of ``reference.obs`` with the cell types. Needed with ``reference``.
+    intervals
+        Draw each prediction's interval as a vertical whisker, from
+        ``adata.obsm[key + "_q05"]`` to ``adata.obsm[key + "_q95"]`` (written by
+        ``get_proportions(..., quantiles=(0.05, 0.95))``). Default: when both keys are
+        there. ``True`` requires them. A truth type that sums several predicted types
+        (``mapping``) gets no whiskers: the interval of a sum is not the sum of intervals.
     ax
         Axes to draw into, at least one per panel (e.g. the array from
         :func:`matplotlib.pyplot.subplots`). Default: a new figure.
@@ -103,6 +133,11 @@ def predicted_vs_true(
     """
     pred = _get_proportions(adata, key)
     true = _get_truth(adata, truth, truth_prefix=truth_prefix)
+    ends = _get_intervals(adata, key, pred, intervals)
+    # truth name -> the predicted types summed into it
+    sources: dict[str, list[str]] = {}
+    for c in pred.columns:
+        sources.setdefault(str(mapping.get(c, c)) if mapping else c, []).append(c)
     if mapping is not None:
         names = [str(mapping.get(c, c)) for c in pred.columns]
         pred = pred.T.groupby(names, sort=False).sum(min_count=1).T
@@ -137,19 +172,53 @@ def predicted_vs_true(
     true = true.loc[samples, cell_types]
     n_panels = len(cell_types) + int(overall)
     fig, axes = _setup_axes(ax, n_panels, ncols=ncols, panel_size=panel_size)
-    color = color or "C0"
+    colors = _resolve_colors(cell_types, palette, reference, labels_key)
+
+    def whiskers(cell_type: str) -> tuple[np.ndarray, np.ndarray] | None:
+        if ends is None or len(sources.get(cell_type, [])) != 1:
+            return None
+        (source,) = sources[cell_type]
+        return tuple(end.loc[samples, source].to_numpy() for end in ends)
+
     for axis, cell_type in zip(axes, cell_types, strict=False):
-        _panel(axis, true[cell_type].to_numpy(), pred[cell_type].to_numpy(), color=color)
-        axis.set_title(cell_type)
+        _panel(
+            axis,
+            true[cell_type].to_numpy(),
+            pred[cell_type].to_numpy(),
+            color=color or colors[cell_type],
+            ends=whiskers(cell_type),
+        )
+        axis.set_title(cell_type, pad=_TITLE_PAD)
     if overall:
         axis = axes[-1]
-        colors = _type_colors(cell_types, None)
-        for cell_type, c in zip(cell_types, colors, strict=True):
-            axis.scatter(true[cell_type], pred[cell_type], s=14, color=c, label=cell_type)
-        _panel(axis, true.to_numpy().ravel(), pred.to_numpy().ravel(), color=None)
-        axis.set_title("all cell types")
-        axis.legend(fontsize="x-small", frameon=False, loc="lower right", markerscale=0.8)
+        for cell_type in cell_types:
+            x, y = true[cell_type].to_numpy(), pred[cell_type].to_numpy()
+            axis.scatter(x, y, s=14, color=colors[cell_type], label=cell_type, edgecolors="none")
+            _errorbars(axis, x, y, whiskers(cell_type), color=colors[cell_type])
+        all_ends = [whiskers(c) for c in cell_types]
+        upper = [e[1] for e in all_ends if e is not None]
+        _panel(
+            axis,
+            true.to_numpy().ravel(),
+            pred.to_numpy().ravel(),
+            color=None,
+            highest=max((float(np.nanmax(u, initial=0.0)) for u in upper), default=0.0),
+        )
+        axis.set_title("all cell types", pad=_TITLE_PAD)
+        # beside the panel, where it hides no point
+        axis.legend(
+            fontsize="x-small",
+            frameon=False,
+            loc="upper left",
+            bbox_to_anchor=(1.02, 1.0),
+            markerscale=0.8,
+            borderaxespad=0.0,
+        )
     return _finish(fig, show=show, save=save, return_fig=return_fig, ax_given=ax is not None)
+
+
+#: points between a panel's title and its top edge, room for the line of r / CCC / n
+_TITLE_PAD = 16.0
 
 
 def _get_truth(
@@ -202,13 +271,56 @@ def _ccc(x: np.ndarray, y: np.ndarray) -> float:
     return float(2 * cov / denom)
 
 
-def _panel(ax: Axes, x: np.ndarray, y: np.ndarray, *, color: str | None) -> None:
-    """Scatter (unless ``color`` is None: already drawn), identity line, r/CCC text."""
+def _errorbars(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    ends: tuple[np.ndarray, np.ndarray] | None,
+    *,
+    color: str,
+) -> None:
+    """Vertical whiskers from the lower to the upper end of each prediction."""
+    if ends is None:
+        return
+    lower, upper = ends
+    ok = np.isfinite(x) & np.isfinite(y) & np.isfinite(lower) & np.isfinite(upper)
+    if not ok.any():
+        return
+    ax.errorbar(
+        x[ok],
+        y[ok],
+        yerr=np.vstack([y[ok] - lower[ok], upper[ok] - y[ok]]),
+        fmt="none",
+        ecolor=color,
+        elinewidth=1.0,
+        alpha=0.6,
+        capsize=0,
+        zorder=1,
+    )
+
+
+def _panel(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    color: str | None,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
+    highest: float = 0.0,
+) -> None:
+    """Scatter (unless ``color`` is None: already drawn), whiskers, identity line, r/CCC.
+
+    The metrics go on one line between the title and the axes, so they never hide a point.
+    """
     ok = np.isfinite(x) & np.isfinite(y)
     x, y = x[ok], y[ok]
+    if ends is not None:
+        ends = (ends[0][ok], ends[1][ok])
+        highest = max(highest, float(np.nanmax(ends[1], initial=0.0)))
     if color is not None:
-        ax.scatter(x, y, s=16, color=color, edgecolors="none")
-    hi = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0)))
+        ax.scatter(x, y, s=16, color=color, edgecolors="none", zorder=2)
+        _errorbars(ax, x, y, ends, color=color)
+    hi = float(max(np.max(x, initial=0.0), np.max(y, initial=0.0), highest))
     hi = hi * 1.05 if hi > 0 else 1.0
     lo = -0.03 * hi  # points at 0 stay whole
     ax.plot([lo, hi], [lo, hi], color="0.6", linestyle="--", linewidth=1, zorder=0)
@@ -218,12 +330,11 @@ def _panel(ax: Axes, x: np.ndarray, y: np.ndarray, *, color: str | None) -> None
     ax.set_xlabel("true proportion")
     ax.set_ylabel("predicted proportion")
     ax.text(
-        0.04,
-        0.96,
-        f"r = {_pearson(x, y):.2f}\nCCC = {_ccc(x, y):.2f}\nn = {x.size}",
+        0.5,
+        1.02,
+        f"r = {_pearson(x, y):.2f}   CCC = {_ccc(x, y):.2f}   n = {x.size}",
         transform=ax.transAxes,
-        ha="left",
-        va="top",
+        ha="center",
+        va="bottom",
         fontsize="small",
-        bbox={"boxstyle": "round,pad=0.2", "facecolor": "white", "alpha": 0.7, "lw": 0},
     )

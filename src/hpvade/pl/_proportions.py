@@ -8,7 +8,16 @@ import pandas as pd
 from anndata import AnnData
 from matplotlib import transforms
 
-from ._utils import PROPORTIONS_KEY, _finish, _get_proportions, _setup_ax, _type_colors
+from ._utils import (
+    LOWER_SUFFIX,
+    PROPORTIONS_KEY,
+    UPPER_SUFFIX,
+    _finish,
+    _get_intervals,
+    _get_proportions,
+    _resolve_colors,
+    _setup_ax,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -28,6 +37,9 @@ def proportions(
     sort_by: str | None = None,
     cell_types: Sequence[str] | None = None,
     palette: str | Sequence[str] | Mapping[str, str] | None = None,
+    reference: AnnData | None = None,
+    labels_key: str | None = None,
+    intervals: bool | None = None,
     cmap: str = "viridis",
     annotate: bool | None = None,
     sample_labels: bool | None = None,
@@ -70,8 +82,22 @@ def proportions(
         the order of the columns.
     palette
         Colors of the cell types for ``kind="bar"``: a mapping cell type -> color, a list
-        of colors or a matplotlib colormap name. Default: ``tab10``/``tab20``, scanpy's
-        102 colors beyond 20 types.
+        of colors or a matplotlib colormap name. Default: the colors of ``reference`` if
+        given, else scanpy's defaults (``tab10`` up to 10 types).
+    reference
+        The single-cell reference, to color each cell type as scanpy colors it in
+        ``reference.obs[labels_key]`` (``reference.uns[f"{labels_key}_colors"]``, or scanpy's
+        default palette for its categories when that is not set yet), so that the bars and
+        :func:`scanpy.pl.umap` of the reference share one color per cell type. Nothing is
+        written into it.
+    labels_key
+        Column of ``reference.obs`` with the cell types (the ``labels_key`` given to
+        :meth:`hpvade.HPVADE.setup_anndata`). Needed with ``reference``.
+    intervals
+        Draw the interval of each proportion as a whisker at the top of its segment
+        (``kind="bar"``), from ``adata.obsm[key + "_q05"]`` to ``adata.obsm[key + "_q95"]``
+        (written by ``get_proportions(..., quantiles=(0.05, 0.95))``). Default: when both
+        keys are there. ``True`` requires them.
     cmap
         Colormap of ``kind="heatmap"``.
     annotate
@@ -110,15 +136,21 @@ def proportions(
     >>> model.get_proportions(bulk)  # doctest: +SKIP
     >>> hpvade.pl.proportions(bulk, groupby="condition", sort_by="B cells")  # doctest: +SKIP
     >>> hpvade.pl.proportions(bulk, kind="heatmap")  # doctest: +SKIP
+
+    The colors of the reference's UMAP (``sc.pl.umap(ref, color="cell_type")``):
+
+    >>> hpvade.pl.proportions(bulk, reference=ref, labels_key="cell_type")  # doctest: +SKIP
     """
     props = _get_proportions(adata, key)
     # colors follow the cell types, whatever the stacking order or subset
     all_types = list(props.columns)
     if isinstance(palette, Mapping):
         shown = list(cell_types) if cell_types is not None else all_types
-        colors = dict(zip(shown, _type_colors(shown, palette), strict=True))
+        colors = _resolve_colors(shown, palette, None, None)
     else:
-        colors = dict(zip(all_types, _type_colors(all_types, palette), strict=True))
+        colors = _resolve_colors(all_types, palette, reference, labels_key)
+    if kind == "heatmap" and intervals:
+        raise ValueError("`intervals=True` needs kind='bar' (a heatmap shows no intervals)")
     if cell_types is not None:
         missing = [c for c in cell_types if c not in props.columns]
         if missing:
@@ -130,6 +162,7 @@ def proportions(
     obs = adata.obs if isinstance(adata, AnnData) else None
     order, groups = _sample_order(props, obs, groupby=groupby, sort_by=sort_by)
     props = props.loc[order]
+    ends = _get_intervals(adata, key, props, intervals) if kind == "bar" else None
 
     if kind == "bar":
         n, c = props.shape
@@ -139,7 +172,15 @@ def proportions(
             max(4.0, 0.2 * np.ceil(c / max(legend_cols, 1)) + 1.0),
         )
         fig, ax_ = _setup_ax(ax, figsize=figsize or default_size)
-        _bars(ax_, props, groups, colors=colors, legend=legend, sample_labels=sample_labels)
+        _bars(
+            ax_,
+            props,
+            groups,
+            colors=colors,
+            legend=legend,
+            sample_labels=sample_labels,
+            ends=ends,
+        )
     elif kind == "heatmap":
         fig, ax_ = _setup_ax(
             ax,
@@ -222,6 +263,7 @@ def _bars(
     colors: Mapping[str, str],
     legend: bool,
     sample_labels: bool | None,
+    ends: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> None:
     n = props.shape[0]
     x = np.arange(n, dtype=float)
@@ -246,6 +288,8 @@ def _bars(
         )
         bottom += heights
     top = max(1.0, float(np.max(bottom)))
+    if ends is not None:
+        top = max(top, _whiskers(ax, x, props, ends))
     ax.set_ylim(0, top)
     ax.set_xlim(x[0] - 0.6, x[-1] + 0.6)
     ax.set_ylabel("proportion")
@@ -273,17 +317,54 @@ def _bars(
             )
     if legend:
         handles, labels = ax.get_legend_handles_labels()
+        title = "cell type"
+        if ends is not None:
+            title += f"\n(whiskers: {_interval_label()})"
         # reversed, so that the legend reads in the order of the stack
         ax.legend(
             handles[::-1],
             labels[::-1],
-            title="cell type",
+            title=title,
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             frameon=False,
             fontsize="small",
             ncols=int(np.ceil(len(labels) / 18)),
         )
+
+
+def _interval_label() -> str:
+    lo, hi = LOWER_SUFFIX.removeprefix("_q"), UPPER_SUFFIX.removeprefix("_q")
+    return f"{int(lo)}-{int(hi)}% interval"
+
+
+def _whiskers(
+    ax: Axes, x: np.ndarray, props: pd.DataFrame, ends: tuple[pd.DataFrame, pd.DataFrame]
+) -> float:
+    """Draw each segment's interval at the top of the segment; return the highest end.
+
+    The whisker of a segment spans its bottom plus the lower and the upper end of its
+    proportion, so it crosses the segment's top edge where the point estimate is.
+    """
+    values = np.nan_to_num(props.to_numpy())
+    lower, upper = (np.nan_to_num(e.to_numpy()) for e in ends)
+    bottoms = np.cumsum(values, axis=1) - values
+    ok = np.isfinite(props.to_numpy()) & np.isfinite(ends[0].to_numpy())
+    ok &= np.isfinite(ends[1].to_numpy())
+    cols = np.broadcast_to(x[:, None], values.shape)[ok]
+    top = bottoms[ok] + values[ok]
+    ax.errorbar(
+        cols,
+        top,
+        yerr=np.vstack([values[ok] - lower[ok], upper[ok] - values[ok]]),
+        fmt="none",
+        ecolor="0.1",
+        elinewidth=0.8,
+        capsize=2,
+        capthick=0.8,
+        zorder=3,
+    )
+    return float(np.max(bottoms[ok] + upper[ok], initial=0.0))
 
 
 def _heatmap(

@@ -129,13 +129,37 @@ def _get_proportions(data: AnnData | pd.DataFrame, key: str) -> pd.DataFrame:
     return df
 
 
+def _default_colors(n: int) -> list[str]:
+    """The default colors of scanpy for ``n`` categories of an ``obs`` column.
+
+    matplotlib's color cycle when it has enough colors (``tab10`` by default), else scanpy's
+    20, 28 or 102-color palettes, else grey; so that a categorical ``obs`` column plotted by
+    scanpy and the same cell types plotted here get the same colors.
+    """
+    from matplotlib import rcParams
+    from scanpy.plotting import palettes
+
+    cycle = rcParams["axes.prop_cycle"].by_key().get("color", [])
+    if len(cycle) >= n:
+        palette = list(cycle)
+    elif n <= 20:
+        palette = list(palettes.default_20)
+    elif n <= 28:
+        palette = list(palettes.default_28)
+    elif n <= len(palettes.default_102):
+        palette = list(palettes.default_102)
+    else:
+        palette = ["grey"] * n
+    return [mcolors.to_hex(c) for c in palette[:n]]
+
+
 def _type_colors(
     cell_types: Sequence[str],
     palette: str | Sequence[str] | Mapping[str, str] | None,
 ) -> list[str]:
     """One color (hex) per cell type, from a mapping, a list, a colormap name or the defaults.
 
-    The defaults are matplotlib's ``tab10``/``tab20`` and scanpy's 102-color palette beyond 20.
+    The defaults are scanpy's (:func:`_default_colors`): ``tab10`` up to 10 types.
     """
     n = len(cell_types)
     if isinstance(palette, Mapping):
@@ -153,12 +177,112 @@ def _type_colors(
         if len(palette) < n:
             raise ValueError(f"`palette` has {len(palette)} colors for {n} cell types")
         return [mcolors.to_hex(c) for c in palette[:n]]
-    if n <= 10:
-        cmap = plt.get_cmap("tab10")
-        return [mcolors.to_hex(cmap(i)) for i in range(n)]
-    if n <= 20:
-        cmap = plt.get_cmap("tab20")
-        return [mcolors.to_hex(cmap(i)) for i in range(n)]
-    from scanpy.plotting.palettes import default_102
+    return _default_colors(n)
 
-    return [mcolors.to_hex(default_102[i % len(default_102)]) for i in range(n)]
+
+def _reference_colors(reference: AnnData, labels_key: str | None) -> dict[str, str]:
+    """Cell type -> color as scanpy colors ``reference.obs[labels_key]``, without writing.
+
+    scanpy keeps the colors of a categorical ``obs`` column in
+    ``uns[f"{labels_key}_colors"]``, in the order of its categories, and fills it with its
+    default palette the first time it plots the column. These are read when they are there
+    (and cover every category); otherwise scanpy's defaults for the same categories are used,
+    which are the colors :func:`scanpy.pl.umap` will pick.
+    """
+    if not isinstance(reference, AnnData):
+        raise TypeError(f"`reference` must be an AnnData, got {type(reference).__name__}")
+    if labels_key is None:
+        raise ValueError(
+            "`reference` needs `labels_key`: the obs column of the cell types "
+            "(the one given to HPVADE.setup_anndata)"
+        )
+    if labels_key not in reference.obs.columns:
+        raise KeyError(
+            f"`labels_key`: {labels_key!r} is not a column of reference.obs "
+            f"(columns: {list(reference.obs.columns)})"
+        )
+    column = reference.obs[labels_key]
+    values = pd.Categorical(column.astype(str) if column.dtype == bool else column)
+    categories = [str(c) for c in values.categories]
+    stored = reference.uns.get(f"{labels_key}_colors")
+    if stored is not None and len(stored) >= len(categories):
+        colors = [mcolors.to_hex(c) for c in list(stored)[: len(categories)]]
+    else:
+        colors = _default_colors(len(categories))
+    return dict(zip(categories, colors, strict=True))
+
+
+def _resolve_colors(
+    cell_types: Sequence[str],
+    palette: str | Sequence[str] | Mapping[str, str] | None,
+    reference: AnnData | None,
+    labels_key: str | None,
+) -> dict[str, str]:
+    """Cell type -> color: ``palette`` if given, else the reference's colors, else defaults.
+
+    Cell types the reference does not hold (e.g. an unknown component) get colors of
+    scanpy's 102-color palette that no other type uses.
+    """
+    cell_types = [str(c) for c in cell_types]
+    if palette is not None or reference is None:
+        return dict(zip(cell_types, _type_colors(cell_types, palette), strict=True))
+    known = _reference_colors(reference, labels_key)
+    colors = {c: known[c] for c in cell_types if c in known}
+    if len(colors) < len(cell_types):
+        from scanpy.plotting.palettes import default_102
+
+        spare = (h for h in map(mcolors.to_hex, default_102) if h not in set(known.values()))
+        for c in cell_types:
+            if c not in colors:
+                colors[c] = next(spare, "#808080")
+    return {c: colors[c] for c in cell_types}
+
+
+#: suffixes of the ``obsm`` keys of the lower and upper ends of the intervals
+#: (``get_proportions(..., quantiles=(0.05, 0.95))``)
+LOWER_SUFFIX, UPPER_SUFFIX = "_q05", "_q95"
+
+
+def _get_intervals(
+    data: AnnData | pd.DataFrame,
+    key: str,
+    props: pd.DataFrame,
+    intervals: bool | None,
+) -> tuple[pd.DataFrame, pd.DataFrame] | None:
+    """Lower and upper ends aligned on ``props``, or None when none is to be drawn.
+
+    They are ``obsm[key + "_q05"]`` and ``obsm[key + "_q95"]``, of the same samples and cell
+    types as ``obsm[key]``. ``intervals=None`` draws them when both are there, ``True``
+    requires them, ``False`` never draws them.
+    """
+    if intervals is False:
+        return None
+    lower_key, upper_key = key + LOWER_SUFFIX, key + UPPER_SUFFIX
+    present = isinstance(data, AnnData) and lower_key in data.obsm and upper_key in data.obsm
+    if not present:
+        if intervals:
+            raise KeyError(
+                f"`intervals=True` needs adata.obsm[{lower_key!r}] and adata.obsm[{upper_key!r}]"
+                " (get_proportions(..., quantiles=(0.05, 0.95)) writes them)"
+            )
+        return None
+    ends = []
+    for end_key in (lower_key, upper_key):
+        end = _get_proportions(data, end_key)
+        missing_rows = props.index.difference(end.index)
+        missing_cols = props.columns.difference(end.columns)
+        if len(missing_rows) or len(missing_cols):
+            raise ValueError(
+                f"adata.obsm[{end_key!r}] does not match adata.obsm[{key!r}]: it lacks "
+                f"samples {list(missing_rows[:3])} and cell types {list(missing_cols[:3])}"
+            )
+        ends.append(end.loc[props.index, props.columns])
+    lower, upper = ends
+    tol = 1e-6
+    if bool((lower > props + tol).to_numpy().any() or (upper < props - tol).to_numpy().any()):
+        raise ValueError(
+            f"the intervals in adata.obsm[{lower_key!r}] / [{upper_key!r}] do not hold the "
+            f"proportions of adata.obsm[{key!r}] (lower <= proportion <= upper)"
+        )
+    # rounding below tol: the whiskers never have a negative length
+    return lower.where(lower <= props, props), upper.where(upper >= props, props)
