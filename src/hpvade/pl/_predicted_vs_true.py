@@ -205,14 +205,17 @@ def predicted_vs_true(
             highest=max((float(np.nanmax(u, initial=0.0)) for u in upper), default=0.0),
         )
         axis.set_title("all cell types", pad=_TITLE_PAD)
-        # beside the panel, where it hides no point
+        # under the panel, where it hides no point and widens no column of the grid
         axis.legend(
             fontsize="x-small",
             frameon=False,
-            loc="upper left",
-            bbox_to_anchor=(1.02, 1.0),
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.3),
+            ncols=min(len(cell_types), 3),
             markerscale=0.8,
             borderaxespad=0.0,
+            handletextpad=0.2,
+            columnspacing=0.8,
         )
     return _finish(fig, show=show, save=save, return_fig=return_fig, ax_given=ax is not None)
 

@@ -325,6 +325,7 @@ def _bars(
             handles[::-1],
             labels[::-1],
             title=title,
+            alignment="left",
             loc="upper left",
             bbox_to_anchor=(1.01, 1.0),
             frameon=False,
