@@ -62,19 +62,101 @@ measures accuracy.
 """
 
 
+#: user-facing model classes: documented with their inherited methods (save, load, ...)
+MODELS = ("HPVADE",)
+
+INTERNALS_INTRO = """\
+### Model internals
+
+The parts the model is built from: its torch module, training plan and pseudo-bulk
+simulator, and the fitting steps behind {meth}`hpvade.HPVADE.get_proportions`. You need
+them only to extend or study the model; they may change between releases.
+"""
+
+
+#: members inherited from scvi-tools that a user of the model calls, listed on its page as
+#: scvi-tools lists them on its own model pages (the rest of BaseModelClass is plumbing, and
+#: its differential_abundance / get_normalized_expression do not apply to HP-VaDE)
+SCVI_MEMBERS = (
+    "save",
+    "load",
+    "convert_legacy_save",
+    "view_anndata_setup",
+    "view_setup_args",
+    "to_device",
+    "get_anndata_manager",
+    "deregister_manager",
+    "adata",
+    "adata_manager",
+    "device",
+    "history",
+    "is_trained",
+    "summary_string",
+)
+
+
+def model_members(qualname: str) -> dict[str, list[str]]:
+    """The ``methods`` and ``attributes`` documented on a model's page.
+
+    Every public member defined by hpvade (in the class or a mixin of ``hpvade``, such as
+    ``hpvade.model._bulkmixin.BulkMixin``), and those of :data:`SCVI_MEMBERS`.
+    """
+    module_name, _, name = qualname.rpartition(".")
+    cls = getattr(importlib.import_module(module_name), name)
+    methods: list[str] = []
+    attributes: list[str] = []
+    for member in sorted(dir(cls)):
+        if member.startswith("_"):
+            continue
+        owner = next(k for k in cls.__mro__ if member in vars(k))
+        if not (owner.__module__.startswith("hpvade") or member in SCVI_MEMBERS):
+            continue
+        is_attr = isinstance(vars(owner)[member], property)
+        (attributes if is_attr else methods).append(member)
+    return {"methods": methods, "attributes": attributes}
+
+
+def _skip_model_plumbing(app, what, name, obj, skip, options):
+    """On a model's page (``:inherited-members:``), leave out what :func:`model_members` omits."""
+    if not options.get("inherited_members"):
+        return None
+    allowed = set()
+    for qualname in MODELS:
+        members = model_members(f"hpvade.{qualname}")
+        allowed |= set(members["methods"]) | set(members["attributes"])
+    if name.startswith("_") or name in allowed:
+        return None
+    return True
+
+
+def _public_bases(app, name, obj, options, bases) -> None:
+    """Leave hpvade's private mixins out of "Bases:": their members are on the class page."""
+    bases[:] = [
+        b
+        for b in bases
+        if not (
+            getattr(b, "__module__", "").startswith("hpvade.")
+            and any(part.startswith("_") for part in b.__module__.split("."))
+            and b.__name__ not in getattr(importlib.import_module("hpvade"), "__all__", [])
+        )
+    ]
+
+
 def _first_line(obj: object) -> str:
     doc = inspect.getdoc(obj) or ""
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def _autosummary(names: list[str]) -> str:
+def _autosummary(names: list[str], template: str | None = None) -> str:
     lines = [
         "```{eval-rst}",
         ".. autosummary::",
         "   :toctree: generated",
         "   :nosignatures:",
-        "",
     ]
+    if template is not None:
+        lines.append(f"   :template: {template}")
+    lines.append("")
     lines += [f"   {n}" for n in names]
     lines.append("```")
     return "\n".join(lines)
@@ -106,7 +188,7 @@ def _constant(mod: types.ModuleType, short: str, name: str) -> str:
     return "\n".join(
         [
             "```{eval-rst}",
-            f".. py:data:: {short}.{name}",
+            f".. py:data:: {name}",  # under the section's module directive
             f"   :type: {type(obj).__name__}",
             "",
             f"   {doc}",
@@ -121,6 +203,7 @@ def render_api_page(package: str = "hpvade") -> str:
     top = [n for n in pkg.__all__ if not n.startswith("_")]
     top_objects = [n for n in top if not isinstance(getattr(pkg, n), types.ModuleType)]
     sections: dict[str, list[str]] = {}
+    internals: dict[str, list[str]] = {}
     constants: dict[str, list[str]] = {}
     for mod_name, _ in SECTIONS:
         short = mod_name.split(".", 1)[1]
@@ -134,13 +217,13 @@ def render_api_page(package: str = "hpvade") -> str:
         ]
         names = [n for n in names if not _is_data(getattr(mod, n))]
         if mod_name == "hpvade.model":
-            # top-level names first (hpvade.HPVADE), then the rest of hpvade.model
-            entries = list(top_objects)
-            entries += [f"{short}.{n}" for n in names if n not in top_objects]
+            # the model (hpvade.HPVADE) alone; its building blocks go to a subsection
+            entries = [n for n in top_objects if n in MODELS]
+            internals[mod_name] = [n for n in names if n not in MODELS or n not in top_objects]
         else:
             if short not in top:
                 continue
-            entries = [f"{short}.{n}" for n in names]
+            entries = list(names)
         sections[mod_name] = entries
 
     model_ref = "{class}`hpvade.HPVADE`" if "HPVADE" in top_objects else "`hpvade.HPVADE`"
@@ -150,15 +233,22 @@ def render_api_page(package: str = "hpvade") -> str:
             continue
         mod = importlib.import_module(mod_name)
         parts.append(f"## {title}\n")
+        # names relative to their namespace, so that a summary line's :func:`evaluate`
+        # resolves to hpvade.benchmark.evaluate
         if mod_name != "hpvade.model":
-            parts.append(
-                f"```{{eval-rst}}\n.. module:: {mod_name}\n.. currentmodule:: {package}\n```\n"
-            )
+            parts.append(f"```{{eval-rst}}\n.. module:: {mod_name}\n```\n")
+        else:
+            parts.append(f"```{{eval-rst}}\n.. currentmodule:: {package}\n```\n")
         summary = _first_line(mod)
         if summary:
             parts.append(summary + "\n")
         if sections[mod_name]:
-            parts.append(_autosummary(sections[mod_name]) + "\n")
+            template = "model_class" if mod_name == "hpvade.model" else None
+            parts.append(_autosummary(sections[mod_name], template) + "\n")
+        if internals.get(mod_name):
+            parts.append(INTERNALS_INTRO)
+            parts.append(f"```{{eval-rst}}\n.. currentmodule:: {mod_name}\n```\n")
+            parts.append(_autosummary(internals[mod_name]) + "\n")
         parts += [c + "\n" for c in constants.get(mod_name, [])]
         if not sections[mod_name] and not constants.get(mod_name):
             parts.append("No public names yet.\n")
@@ -242,6 +332,7 @@ def _join(base: str, target: str) -> str:
 #: private paths that type hints resolve to -> the public names the inventories list
 QUALNAME_OVERRIDES = {
     "anndata._core.anndata.AnnData": "anndata.AnnData",
+    "AnnData": "anndata.AnnData",
     "mudata._core.mudata.MuData": "mudata.MuData",
     "pandas.core.frame.DataFrame": "pandas.DataFrame",
     "pandas.core.series.Series": "pandas.Series",
@@ -295,4 +386,6 @@ def setup(app):
     app.connect("env-purge-doc", _purge)
     app.connect("env-merge-info", _merge)
     app.connect("missing-reference", _missing_reference)
+    app.connect("autodoc-skip-member", _skip_model_plumbing)
+    app.connect("autodoc-process-bases", _public_bases)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
