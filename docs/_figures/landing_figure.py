@@ -28,9 +28,9 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import hpvade.benchmark as bm  # noqa: E402
 
 SETS = {
-    "finotello": "Finotello 2019: 9 bulks, flow",
-    "hoek": "Hoek 2015: 8 bulks, FACS",
-    "monaco": "Monaco 2019: 12 bulks, flow",
+    "finotello": "Finotello: 9 bulks, flow",
+    "hoek": "Hoek: 8 bulks, FACS",
+    "monaco": "Monaco: 12 bulks, flow",
 }
 #: one color per truth cell type, the same in every panel
 COLORS = {
@@ -63,8 +63,8 @@ def main() -> None:
     from run import load_set  # benchmarks/run.py
 
     table = pd.read_csv(args.results / "results.csv").set_index(["method", "set"])
-    plt.rcParams.update({"font.size": 9})
-    fig, axes = plt.subplots(1, len(SETS), figsize=(9.0, 3.6), layout="constrained")
+    plt.rcParams.update({"font.size": 8.5})
+    fig, axes = plt.subplots(1, len(SETS), figsize=(7.2, 3.3), layout="constrained")
     seen: dict[str, object] = {}
     for ax, (name, title) in zip(axes, SETS.items(), strict=True):
         s = load_set(name, args.data)
@@ -89,17 +89,19 @@ def main() -> None:
         ax.set_ylim(-0.02 * hi, hi)
         ax.set_aspect("equal", adjustable="box")
         ax.set_title(
-            f"{title}\nmean per-type r {res['pearson_mean']:.2f}, CCC {res['ccc_overall']:.2f}",
-            fontsize=9,
+            f"{title}\nr {res['pearson_mean']:.2f}, CCC {res['ccc_overall']:.2f}",
+            fontsize=8.5,
         )
         ax.set_xlabel("measured fraction")
     axes[0].set_ylabel("hpvade's fraction")
     fig.legend(
         seen.values(),
         seen.keys(),
-        loc="outside right center",
+        loc="outside lower center",
+        ncols=len(seen),
         frameon=False,
-        title="cell type",
+        handletextpad=0.1,
+        columnspacing=1.0,
     )
     fig.savefig(args.out, dpi=150)
     print(f"wrote {args.out}")
