@@ -168,6 +168,7 @@ nitpick_ignore += [
 
 html_theme = "sphinx_book_theme"
 html_title = "hpvade"
-html_static_path: list[str] = []
+html_static_path = ["_static"]
+html_css_files = ["custom.css"]
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 html_show_sourcelink = False
