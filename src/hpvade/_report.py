@@ -112,6 +112,7 @@ def write_report(
     notes: Sequence[str] = (),
     evaluation: pd.DataFrame | None = None,
     summary: str | None = None,
+    intervals: tuple[pd.DataFrame, pd.DataFrame] | None = None,
 ) -> None:
     """Write the HTML report of one deconvolution.
 
@@ -132,9 +133,24 @@ def write_report(
         Per-type agreement with measured fractions, if the bulk had them.
     summary
         One line under the title (e.g. the overall agreement).
+    intervals
+        Lower and upper ends of each proportion (``get_proportions(..., quantiles=(0.05,
+        0.95))``: ``obsm[key + "_q05"]``, ``obsm[key + "_q95"]``), drawn as whiskers on
+        the bars.
     """
+    import anndata as ad
+    import pandas as pd
+
     import hpvade
 
+    bars = props
+    if intervals is not None:
+        # pl.proportions reads the intervals from obsm, beside the proportions
+        key = "hpvade_proportions"
+        bars = ad.AnnData(
+            obs=pd.DataFrame(index=props.index.astype(str)),
+            obsm={key: props, f"{key}_q05": intervals[0], f"{key}_q95": intervals[1]},
+        )
     n_samples, n_types = props.shape
     many = n_samples > 40
     # sizes that read at the page's width (about 1000 px at 110 dpi) whatever the counts
@@ -165,9 +181,14 @@ def write_report(
     parts.append(
         _figure(
             "proportions",
-            "Cell-type proportions of each sample (stacked bars; each bar sums to 1).",
+            "Cell-type proportions of each sample (stacked bars; each bar sums to 1)."
+            + (
+                " Whiskers: the interval of each proportion, from its 5% to its 95% quantile."
+                if intervals is not None
+                else ""
+            ),
             lambda: hpvade.pl.proportions(
-                props, kind="bar", figsize=bar_size, sample_labels=not many, return_fig=True
+                bars, kind="bar", figsize=bar_size, sample_labels=not many, return_fig=True
             ),
         )
     )

@@ -203,3 +203,26 @@ def test_interval_errors(bulk):
     bulk.obsm["hpvade_proportions_q95"] = props.iloc[:, :2] + 0.01
     with pytest.raises(ValueError, match="lacks"):
         pl.proportions(bulk)
+
+
+def test_report_draws_the_intervals_on_its_bars(bulk, tmp_path, monkeypatch):
+    from hpvade import _report
+
+    props, lower, upper = _with_intervals(bulk)
+    drawn = []
+    real = pl.proportions
+
+    def spy(*args, **kwargs):
+        fig = real(*args, **kwargs)
+        if kwargs.get("kind") == "bar":
+            drawn.append(len(_whisker_segments(fig.axes[0])))
+        return fig
+
+    monkeypatch.setattr("hpvade.pl.proportions", spy)
+    out = tmp_path / "report.html"
+    _report.write_report(out, props=props, model=None, inputs={}, intervals=(lower, upper))
+    assert drawn == [32]
+    assert "Whiskers" in out.read_text()
+    drawn.clear()
+    _report.write_report(out, props=props, model=None, inputs={})
+    assert drawn == [0]
