@@ -170,5 +170,6 @@ html_theme = "sphinx_book_theme"
 html_title = "hpvade"
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
+html_js_files = ["nowrap.js"]
 html_theme_options = {"navigation_with_keys": False, "show_toc_level": 2}
 html_show_sourcelink = False
