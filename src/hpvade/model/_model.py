@@ -184,7 +184,17 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
         )
 
     def _reference_counts(self, genes: Sequence[str]):
-        """Reference counts over ``genes`` (CSR float32), type codes and all-gene libraries."""
+        """Reference counts over ``genes`` (CSR float32), type codes and all-gene libraries.
+
+        The reference (in memory or backed) is read in blocks: the only copy made is the
+        CSR over ``genes``. It is kept for :meth:`train` (which hands it to the pseudo-bulk
+        simulator), so that a backed reference is not read twice.
+        """
+        key = tuple(genes)
+        cached = getattr(self, "_counts_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self._counts_cache = None  # a CSR over other genes is released first
         X = self.adata_manager.get_from_registry(REGISTRY_KEYS.X_KEY)
         positions, missing = match_genes(self.adata.var_names, genes)
         if missing:
@@ -194,7 +204,9 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
                 "was trained on."
             )
         codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
-        return _columns(X, positions), codes.astype(np.int64), _row_sums(X), positions
+        out = (_columns(X, positions), codes.astype(np.int64), _row_sums(X), positions)
+        self._counts_cache = (key, out)
+        return out
 
     def _build(self, genes: Sequence[str]) -> None:
         """(Re)build the module on ``genes``: signature and mRNA content from the reference."""
@@ -245,6 +257,23 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
             f"{n_batch} batch(es)."
         )
 
+    @classmethod
+    def load(cls, dir_path: str, adata: AnnData | None = None, **kwargs):
+        """Load a saved model (see :meth:`scvi.model.base.BaseModelClass.load`).
+
+        Parameters
+        ----------
+        dir_path
+            Directory the model was saved to.
+        adata
+            The reference set up like the saved one; ``None`` uses the AnnData saved with it.
+        **kwargs
+            Passed to :meth:`scvi.model.base.BaseModelClass.load` (e.g. ``accelerator``).
+        """
+        model = super().load(dir_path, adata=adata, **kwargs)
+        model._counts_cache = None  # a trained model needs no copy of the reference
+        return model
+
     # ------------------------------------------------------------------ AnnData set-up
     @classmethod
     @setup_anndata_dsp.dedent
@@ -261,7 +290,10 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
         """%(summary)s.
 
         The reference must hold raw counts (``X`` or ``layer``) and the cell type of every
-        cell in ``obs[labels_key]``.
+        cell in ``obs[labels_key]``. It may be backed (``anndata.read_h5ad(path,
+        backed="r")``) when it does not fit in memory: its counts are then read from the file
+        in blocks (checks, gene selection, type profiles) and by minibatch (training); only
+        the counts over the model's genes are held in memory, for the pseudo-bulks.
 
         Parameters
         ----------
@@ -475,6 +507,7 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
             bulk_cpm = self._bulk_cpm(bulk, layer=bulk_layer)
 
         Xg, codes, _, _ = self._reference_counts(self.genes_)
+        self._counts_cache = None  # from here on the simulator holds the only copy
         simulator = PseudobulkSimulator(
             Xg,
             codes,

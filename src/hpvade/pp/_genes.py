@@ -8,6 +8,7 @@ import pandas as pd
 from scipy import sparse
 
 from .._constants import CPM_SCALE
+from ._chunks import column_counts, columns_csr, is_backed, row_sums, type_cpm_means
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,17 +31,22 @@ def _get_matrix(adata: AnnData, layer: str | None):
 
 
 def _columns(X, idx: np.ndarray) -> sparse.csr_matrix:
-    """Columns ``idx`` of ``X`` as a float32 CSR matrix (the full matrix is never densified)."""
+    """Columns ``idx`` of ``X`` as a float32 CSR matrix (the full matrix is never densified).
+
+    A backed or dense matrix is read in blocks of rows (no dense copy of the columns).
+    """
     if sparse.issparse(X):
-        sub = X[:, idx]
-    elif hasattr(X, "to_memory"):  # backed sparse dataset
-        sub = X.to_memory()[:, idx]
-    else:
-        sub = np.asarray(X[:, idx])
-    return sparse.csr_matrix(sub, dtype=np.float32)
+        return sparse.csr_matrix(X[:, idx], dtype=np.float32)
+    idx = np.asarray(idx)
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    if uniq.size == idx.size:
+        return columns_csr(X, idx)
+    return columns_csr(X, uniq)[:, inverse]  # repeated columns: read once, then repeated
 
 
 def _row_sums(X) -> np.ndarray:
+    if is_backed(X):
+        return row_sums(X)
     return np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
 
 
@@ -116,8 +122,8 @@ def type_profiles(
     mrna : numpy.ndarray
         Mean library size per type; a type without cells takes the median of the others.
     """
-    keep = _row_sums(X) > 0
-    signature = type_means(normalize_cpm(X[keep]), codes[keep], n_types).T  # G x C
+    # one pass over the rows' values in blocks: no copy of X, however many cells
+    signature = type_cpm_means(X, codes, n_types, drop_empty=True, target_sum=CPM_SCALE).T  # G x C
     col = signature.sum(axis=0)
     signature = signature * (CPM_SCALE / np.where(col > 0, col, 1.0))
     mrna = type_means(np.asarray(libsize, dtype=np.float64)[:, None], codes, n_types).ravel()
@@ -173,12 +179,13 @@ def select_genes(
     if n_genes < 1:
         raise ValueError(f"n_genes must be a positive integer, got {n_genes}.")
     var_names = pd.Index(adata.var_names)
-    candidates = np.arange(adata.n_vars)
+    shared = np.ones(adata.n_vars, dtype=bool)
     if bulk_genes is not None:
-        candidates = np.flatnonzero(var_names.isin(pd.Index(bulk_genes)))
-    X = _columns(_get_matrix(adata, layer), candidates)
-    detected = np.asarray((X > 0).sum(axis=0)).ravel() >= min(min_cells, adata.n_obs)
-    candidates, X = candidates[detected], X[:, detected]
+        shared = var_names.isin(pd.Index(bulk_genes))
+    # passes over the reference's values in blocks (in memory or backed): never copied whole
+    M = _get_matrix(adata, layer)
+    detected = column_counts(M) >= min(min_cells, adata.n_obs)
+    candidates = np.flatnonzero(shared & detected)
     if candidates.size == 0:
         raise ValueError(
             "No gene is both shared with the bulk and detected in the reference "
@@ -192,9 +199,8 @@ def select_genes(
     labels = adata.obs[labels_key].astype("category")
     codes = labels.cat.codes.to_numpy()
     n_types = len(labels.cat.categories)
-    logx = normalize_cpm(X)
-    logx.data = np.log1p(logx.data)
-    means = type_means(logx, codes, n_types)  # types x genes
+    # mean log1p-CPM per type (CPM over the candidates), types x candidates
+    means = type_cpm_means(M, codes, n_types, cols=candidates, log1p=True, target_sum=CPM_SCALE)
 
     chosen = np.zeros(candidates.size, dtype=bool)
     n_markers = n_genes // 2
