@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from anndata.abc import CSCDataset, CSRDataset
 from scipy import sparse
+
+from ._chunks import is_backed, row_sums
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -83,7 +86,8 @@ def _warn(message: str) -> None:
 
 def _get_matrix(adata: AnnData, layer: str | None, what: str):
     """Return the matrix to check (the user's own object, only read) and where it is."""
-    if getattr(adata, "isbacked", False):
+    backed = getattr(adata, "isbacked", False)
+    if backed and what != "reference":
         raise ValueError(
             f"The {what} AnnData is backed (opened with backed='r' from {adata.filename}); "
             "hpvade needs it in memory. Load it with `adata = adata.to_memory()` or read the "
@@ -114,7 +118,7 @@ def _get_matrix(adata: AnnData, layer: str | None, what: str):
     if sparse.issparse(X):
         if X.format not in ("csr", "csc"):
             X = X.tocsr()  # a converted copy; the user's matrix is untouched
-    elif not isinstance(X, np.ndarray):
+    elif not (isinstance(X, np.ndarray) or (backed and is_backed(X))):
         raise ValueError(
             f"The {what}'s {where} is a {type(X).__module__}.{type(X).__name__}; hpvade "
             "accepts a numpy array or a scipy.sparse matrix. Load it into memory first "
@@ -202,18 +206,22 @@ def _blocks(X) -> Iterator[tuple[np.ndarray, object]]:
     Implicit zeros of a sparse matrix are not yielded (they change none of the checks
     except the mean, which uses the matrix's full size).
     """
-    if sparse.issparse(X):
-        data = X.data
+    if sparse.issparse(X) or isinstance(X, CSRDataset | CSCDataset):
+        # a backed matrix (AnnData read with backed="r") is read from its file in blocks
+        group = X.group if isinstance(X, CSRDataset | CSCDataset) else None
+        data = X.data if group is None else group["data"]
+        indptr = X.indptr if group is None else np.asarray(group["indptr"][...])
+        indices = X.indices if group is None else group["indices"]
         for start in range(0, data.shape[0], _CHUNK):
             stop = min(start + _CHUNK, data.shape[0])
 
             def rows_of(mask, start=start):
                 pos = np.flatnonzero(mask) + start
                 if X.format == "csr":
-                    return np.searchsorted(X.indptr, pos, side="right") - 1
-                return X.indices[pos]
+                    return np.searchsorted(indptr, pos, side="right") - 1
+                return np.asarray(indices[pos])
 
-            yield data[start:stop], rows_of
+            yield np.asarray(data[start:stop]), rows_of
     else:
         n_rows, n_cols = X.shape
         step = max(1, _CHUNK // max(n_cols, 1))
@@ -233,7 +241,9 @@ def _scan(X) -> _Stats:
     for d, rows_of in _blocks(X):
         stats.update(d, rows_of)
     if stats.n_nan == 0 and stats.n_inf == 0:
-        if sparse.issparse(X):
+        if is_backed(X):
+            stats.row_sums = row_sums(X)
+        elif sparse.issparse(X):
             stats.row_sums = np.asarray(X.sum(axis=1, dtype=np.float64)).ravel()
         else:
             step = max(1, _CHUNK // max(n_cols, 1))
@@ -356,7 +366,8 @@ def check_reference(
     gene names, no empty cells, and at least two cell types with ``min_cells_per_type``
     cells each. ``adata`` is only read, never modified; sparse matrices are never
     densified. Dense or sparse (CSR/CSC), float32, float64 or integer matrices are all
-    accepted, and so is a view. What each case does is catalogued in
+    accepted, and so are a view and a backed AnnData (read with ``backed="r"``), whose
+    matrix is read from its file in blocks. What each case does is catalogued in
     ``docs/input-checks.md``.
 
     Parameters
