@@ -2,24 +2,28 @@
 
 Usage (from the repository root)::
 
-    python benchmarks/scale.py                       # the default grid, one thread
+    python benchmarks/scale.py                       # the default grid, 3 runs each
     python benchmarks/scale.py --cells 10000 100000 --bulks 1000 10000 --repeats 3
+    python benchmarks/scale.py --cells 300000 --backed --threads 1   # reference read backed
 
-Each configuration runs in a fresh subprocess (so that its peak RSS is its own): a
-reference of ``--cells`` cells x ``--genes`` genes (10 types, about ``--umis`` UMIs per cell,
-CSR float32; each type has its own profile) and ``--bulks`` bulks mixed from the type
-profiles; ``HPVADE(ref)``, ``train(bulk=...)`` (the default schedule), ``get_proportions``.
-The data are written to ``.h5ad`` files by one subprocess and read by another, which
-runs hpvade. Printed per configuration: the seconds of building the model (gene
-selection), of training (including the platform fit on the bulks), of
-``get_proportions``, the RSS once the files are read, the peak RSS of the process and the
-size of the reference's sparse matrix; medians over ``--repeats``.
+Each configuration is generated once into ``.h5ad`` files (the reference written block by
+block, so generating it takes little memory): a reference of ``--cells`` cells x
+``--genes`` genes (10 types, ``--umis`` UMIs per cell drawn from its type's profile, CSR
+float32) and ``--bulks`` bulks mixed from the type profiles. Each run is a fresh
+subprocess (so that its peak RSS is its own) that reads the files (the reference in memory,
+or with ``backed="r"`` under ``--backed``) and times ``HPVADE(ref)`` (checks and gene
+selection: "build"), ``train(bulk=...)`` (the default schedule and the platform fit) and
+``get_proportions``. Runs are repeated ``--repeats`` times for each torch thread setting
+of ``--threads`` (``0``: torch's default, the number of cores); medians are printed.
+Memory columns: the RSS once the files are read, the peak RSS of the run, the size of the
+reference's CSR matrix in memory (read or not) and the peak less that size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -28,48 +32,84 @@ import time
 
 import numpy as np
 
+N_TYPES = 10
 
-def _data(n_cells: int, n_genes: int, n_bulks: int, umis: int, seed: int = 0):
+
+def _profiles(n_genes: int, rng) -> np.ndarray:
+    profiles = rng.gamma(0.3, size=(N_TYPES, n_genes))
+    return profiles / profiles.sum(axis=1, keepdims=True)
+
+
+def _write_reference(path: str, n_cells: int, n_genes: int, umis: int, rng, profiles) -> None:
+    """Write the reference block by block: each cell's ``umis`` UMIs drawn from its profile."""
     import anndata as ad
+    import h5py
     import pandas as pd
+    from anndata.io import sparse_dataset, write_elem
     from scipy import sparse
 
-    rng = np.random.default_rng(seed)
-    n_types = 10
-    profiles = rng.gamma(0.3, size=(n_types, n_genes))
-    profiles /= profiles.sum(axis=1, keepdims=True)
-    labels = rng.integers(n_types, size=n_cells)
-    # each cell: ~umis UMIs drawn from its type's profile (sparse multinomial by chunks)
-    rows, cols, vals = [], [], []
-    chunk = 500  # keeps the generator's own peak memory small
-    for start in range(0, n_cells, chunk):
-        lab = labels[start : start + chunk]
-        lam = profiles[lab] * umis  # chunk x genes
-        counts = rng.poisson(lam).astype(np.float32)
-        r, c = np.nonzero(counts)
-        rows.append(r + start)
-        cols.append(c)
-        vals.append(counts[r, c])
-    X = sparse.csr_matrix(
-        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
-        shape=(n_cells, n_genes),
+    labels = rng.integers(N_TYPES, size=n_cells)
+    cdf = np.cumsum(profiles, axis=1)
+    cdf /= cdf[:, -1:]
+    obs = pd.DataFrame(
+        {"cell_type": pd.Categorical([f"t{t}" for t in labels])},
+        index=[f"c{i}" for i in range(n_cells)],
     )
-    genes = pd.Index([f"g{i}" for i in range(n_genes)])
-    ref = ad.AnnData(
-        X,
-        obs=pd.DataFrame(
-            {"cell_type": pd.Categorical([f"t{t}" for t in labels])},
-            index=[f"c{i}" for i in range(n_cells)],
-        ),
-        var=pd.DataFrame(index=genes),
+    var = pd.DataFrame(index=[f"g{i}" for i in range(n_genes)])
+    chunk = 20_000
+    with h5py.File(path, "w") as f:
+        f.attrs["encoding-type"], f.attrs["encoding-version"] = "anndata", "0.1.0"
+        for start in range(0, n_cells, chunk):
+            lab = labels[start : start + chunk]
+            keys = []
+            for t in np.unique(lab):
+                cells = np.flatnonzero(lab == t)
+                genes = np.searchsorted(cdf[t], rng.random((cells.size, umis)), side="right")
+                keys.append((cells[:, None] * n_genes + np.minimum(genes, n_genes - 1)).ravel())
+            key, count = np.unique(np.concatenate(keys), return_counts=True)
+            block = sparse.csr_matrix(
+                (count.astype(np.float32), (key // n_genes, key % n_genes)),
+                shape=(lab.size, n_genes),
+            )
+            if start == 0:
+                write_elem(f, "X", block)
+                X = sparse_dataset(f["X"])
+            else:
+                X.append(block)
+        write_elem(f, "obs", obs)
+        write_elem(f, "var", var)
+        for key in ("uns", "obsm", "varm", "obsp", "varp", "layers"):
+            write_elem(f, key, {})
+    ad.read_h5ad(path, backed="r").file.close()  # a valid .h5ad
+
+
+def _generate(cfg: dict) -> dict:
+    import anndata as ad
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    profiles = _profiles(cfg["genes"], rng)
+    _write_reference(
+        cfg["dir"] + "/ref.h5ad", cfg["cells"], cfg["genes"], cfg["umis"], rng, profiles
     )
-    p = rng.dirichlet(np.ones(n_types), size=n_bulks)
+    p = rng.dirichlet(np.ones(N_TYPES), size=cfg["bulks"])
+    noise = np.exp(0.3 * rng.standard_normal(cfg["genes"]))
     bulk = ad.AnnData(
-        (1e6 * (p @ profiles) * np.exp(0.3 * rng.standard_normal(n_genes))).astype(np.float32),
-        obs=pd.DataFrame(index=[f"s{i}" for i in range(n_bulks)]),
-        var=pd.DataFrame(index=genes),
+        (1e6 * (p @ profiles) * noise).astype(np.float32),
+        obs=pd.DataFrame(index=[f"s{i}" for i in range(cfg["bulks"])]),
+        var=pd.DataFrame(index=[f"g{i}" for i in range(cfg["genes"])]),
     )
-    return ref, bulk
+    bulk.write_h5ad(cfg["dir"] + "/bulk.h5ad")
+    return {}
+
+
+def _matrix_mb(X) -> float:
+    """Size of the reference's CSR matrix in memory (for a backed one, once loaded)."""
+    if hasattr(X, "group"):
+        g = X.group
+        arrays = [g["data"], g["indices"], g["indptr"]]
+        return sum(a.shape[0] * a.dtype.itemsize for a in arrays) / 2**20
+    return (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
 
 
 def _child(cfg: dict) -> dict:
@@ -78,18 +118,17 @@ def _child(cfg: dict) -> dict:
 
     import torch
 
-    torch.set_num_threads(cfg["threads"])
+    if cfg["threads"] > 0:
+        torch.set_num_threads(cfg["threads"])
     warnings.filterwarnings("ignore")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
     import anndata as ad
 
     import hpvade
 
-    ref = ad.read_h5ad(cfg["dir"] + "/ref.h5ad")
+    ref = ad.read_h5ad(cfg["dir"] + "/ref.h5ad", backed="r" if cfg["backed"] else None)
     bulk = ad.read_h5ad(cfg["dir"] + "/bulk.h5ad")
     loaded_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10
-    X = ref.X
-    matrix_mb = (X.data.nbytes + X.indices.nbytes + X.indptr.nbytes) / 2**20
     t0 = time.perf_counter()
     hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
     model = hpvade.HPVADE(ref, bulk=bulk)
@@ -107,26 +146,36 @@ def _child(cfg: dict) -> dict:
         "predict_s": t3 - t2,
         "peak_rss_mb": rss,
         "loaded_rss_mb": loaded_mb,
-        "matrix_mb": matrix_mb,
+        "matrix_mb": _matrix_mb(ref.X),
+        "threads": torch.get_num_threads(),
     }
 
 
-def _generate(cfg: dict) -> dict:
-    ref, bulk = _data(cfg["cells"], cfg["genes"], cfg["bulks"], cfg["umis"])
-    ref.write_h5ad(cfg["dir"] + "/ref.h5ad")
-    bulk.write_h5ad(cfg["dir"] + "/bulk.h5ad")
-    return {}
+def _run(cfg: dict, flag: str) -> dict:
+    env = dict(os.environ)
+    if cfg.get("threads") == 0:  # torch's own default, not one a shell variable imposes
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.pop(var, None)
+    out = subprocess.run(
+        [sys.executable, __file__, flag, json.dumps(cfg)], capture_output=True, text=True, env=env
+    )
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1])
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the grid, one subprocess per configuration and repeat, and print the table."""
+    """Run the grid, one subprocess per configuration, thread setting and repeat."""
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--cells", type=int, nargs="+", default=[10_000, 100_000])
     p.add_argument("--bulks", type=int, nargs="+", default=[1_000, 10_000])
     p.add_argument("--genes", type=int, default=20_000)
     p.add_argument("--umis", type=int, default=1_500)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument(
+        "--threads", type=int, nargs="+", default=[1, 0], help="torch threads (0: default)"
+    )
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--backed", action="store_true", help="read the reference with backed='r'")
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--generate", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -137,46 +186,41 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_generate(json.loads(a.generate))))
         return 0
     configs = [(c, a.bulks[0]) for c in a.cells] + [(a.cells[0], b) for b in a.bulks[1:]]
+    names = [f"{t} thread{'s' * (t != 1)}" if t else "default" for t in a.threads]
+    times = " | ".join(f"{w} s ({n})" for w in ("train", "predict") for n in names)
     print(
-        "| cells | bulks | genes | build s | train s | predict s | RSS after reading MiB "
-        "| peak RSS MiB | X MiB |"
+        f"| cells | bulks | reference | build s | {times} | RSS after reading MiB "
+        "| peak RSS MiB | X MiB | peak - X MiB |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---" * (8 + 2 * len(names)) + "|", flush=True)
     for cells, bulks in configs:
-        tmp = tempfile.TemporaryDirectory(prefix="hpvade_scale_")
-        cfg = {
-            "cells": cells,
-            "bulks": bulks,
-            "genes": a.genes,
-            "umis": a.umis,
-            "threads": a.threads,
-            "dir": tmp.name,
-        }
-        subprocess.run(
-            [sys.executable, __file__, "--generate", json.dumps(cfg)],
-            check=True,
-            capture_output=True,
+        with tempfile.TemporaryDirectory(prefix="hpvade_scale_") as tmp:
+            cfg = {"cells": cells, "bulks": bulks, "genes": a.genes, "umis": a.umis, "dir": tmp}
+            _run(cfg, "--generate")
+            runs: dict[int, list[dict]] = {}
+            try:
+                for threads in a.threads:
+                    cfg_t = {**cfg, "threads": threads, "backed": a.backed}
+                    runs[threads] = [_run(cfg_t, "--child") for _ in range(a.repeats)]
+            except RuntimeError as err:
+                print(f"| {cells:,} | {bulks:,} | failed: {err} |", flush=True)
+                continue
+        every = [r for rs in runs.values() for r in rs]
+
+        def med(key, rs=every):
+            return float(np.median([r[key] for r in rs]))
+
+        cols = " | ".join(f"{med(k, runs[t]):.1f}" for k in ("train_s", "predict_s") for t in runs)
+        n_default = {r["threads"] for t, rs in runs.items() if t == 0 for r in rs}
+        kind = "backed" if a.backed else "in memory"
+        print(
+            f"| {cells:,} | {bulks:,} | {kind} | {med('build_s'):.1f} | {cols} | "
+            f"{med('loaded_rss_mb'):.0f} | {med('peak_rss_mb'):.0f} | {med('matrix_mb'):.0f} | "
+            f"{med('peak_rss_mb') - med('matrix_mb'):.0f} |",
+            flush=True,
         )
-        runs = []
-        for _ in range(a.repeats):
-            out = subprocess.run(
-                [sys.executable, __file__, "--child", json.dumps(cfg)],
-                capture_output=True,
-                text=True,
-            )
-            if out.returncode != 0:
-                print(f"| {cells} | {bulks} | failed: {out.stderr.strip().splitlines()[-1]} |")
-                break
-            runs.append(json.loads(out.stdout.strip().splitlines()[-1]))
-        if runs:
-            med = {k: float(np.median([r[k] for r in runs])) for k in runs[0]}
-            print(
-                f"| {cells:,} | {bulks:,} | {a.genes:,} | {med['build_s']:.1f} | "
-                f"{med['train_s']:.1f} | {med['predict_s']:.1f} | {med['loaded_rss_mb']:.0f} | "
-                f"{med['peak_rss_mb']:.0f} | {med['matrix_mb']:.0f} |",
-                flush=True,
-            )
-        tmp.cleanup()
+        if n_default:
+            print(f"(default: {sorted(n_default)} threads; {os.cpu_count()} cores)", flush=True)
     return 0
 
 
