@@ -26,7 +26,7 @@ def history(
     keys: Sequence[str] | None = None,
     log: bool = True,
     ncols: int = 3,
-    panel_size: tuple[float, float] = (3.4, 2.6),
+    panel_size: tuple[float, float] = (2.8, 2.3),
     ax: Axes | Sequence[Axes] | None = None,
     show: bool | None = None,
     save: str | None = None,
