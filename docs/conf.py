@@ -77,7 +77,9 @@ exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints", 
 autosummary_generate = True
 autosummary_imported_members = True
 # the model's page (template autosummary/model_class.rst) lists its inherited members too
-autosummary_context = {"model_members": {f"hpvade.{m}": model_members(f"hpvade.{m}") for m in MODELS}}
+autosummary_context = {
+    "model_members": {f"hpvade.{m}": model_members(f"hpvade.{m}") for m in MODELS}
+}
 autodoc_member_order = "groupwise"
 autodoc_default_options = {"members": True, "show-inheritance": True}
 autodoc_typehints = "description"  # sphinx_autodoc_typehints puts the types there
