@@ -168,3 +168,26 @@ def test_examples_import_from_public_modules_only():
                 private.append((getattr(obj, "__qualname__", obj), code))
     if private:
         pytest.xfail(f"examples import from private modules: {private} (their owners' files)")
+
+
+def test_landing_page_links_installation_user_guide_and_its_figure():
+    index = (DOCS / "index.md").read_text()
+    toctree = index[index.index("```{toctree}") :]
+    for page in ("installation", "user-guide"):
+        assert (DOCS / f"{page}.md").exists()
+        assert f"\n{page}\n" in toctree
+    figures = re.findall(r"```\{image\} (\S+)", index)
+    assert figures, "the landing page has no figure"
+    assert all((DOCS / f).exists() for f in figures)
+    # the performance table states its settings and keeps the honest message
+    assert "Performance at a glance" in index
+    assert "typemean" in index
+    assert "does not yet beat" in index
+    install = (DOCS / "installation.md").read_text()
+    assert install.index("pip install torch==2.13.0") < install.index("pip install .")
+
+
+def test_build_script_is_nitpicky():
+    script = (DOCS / "build.sh").read_text()
+    assert " -W " in script
+    assert " -n " in script
