@@ -13,14 +13,23 @@ from mudata import MuData
 from scvi import REGISTRY_KEYS
 
 from .._constants import CPM_SCALE, PROPORTIONS_KEY
-from ..pp._genes import _columns, _get_matrix, match_genes
+from ..pp._genes import _columns, _get_matrix, match_genes, type_profiles
 from ..pp._validate import check_bulk, check_shared_genes
 from ._bulk import fit_platform, fit_samples
+from ._intervals import (
+    N_DRAWS,
+    calibrate,
+    gene_draws,
+    half_width,
+    posterior_draws,
+    spread,
+    state_signatures,
+)
 from ._quality import QUALITY_SUFFIX, sample_quality, warn_degenerate
 from ._refine import ADAPT_MIN_SAMPLES_PER_TYPE, mrna_fractions
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping, Sequence
 
     from anndata import AnnData
 
@@ -36,6 +45,32 @@ def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
     if not mods:
         raise ValueError("Set up the MuData first: HPVADE.setup_mudata(mdata, labels_key=...).")
     return mdata.mod[mods["reference_mod"]], mdata.mod[mods["bulk_mod"]]
+
+
+def quantile_key(q: float) -> str:
+    """``obsm`` suffix of quantile ``q``: ``0.05`` -> ``"q05"``, ``0.975`` -> ``"q97.5"``."""
+    pct = round(100.0 * q, 6)
+    return f"q{int(pct):02d}" if float(pct).is_integer() else f"q{pct:g}"
+
+
+def _check_quantiles(quantiles, *, method: str, key_added: str | None) -> list[float]:
+    if quantiles is None:
+        return []
+    if isinstance(quantiles, (int, float)):
+        quantiles = [quantiles]
+    values = [float(q) for q in quantiles]
+    bad = [q for q in values if not 0.0 < q < 1.0]
+    if bad:
+        raise ValueError(
+            f"quantiles must lie strictly between 0 and 1, e.g. (0.05, 0.95); got {bad}."
+        )
+    if method != "refine":
+        raise ValueError("quantiles come from the bulk model's fit: use method='refine'.")
+    if key_added is None:
+        raise ValueError(
+            "quantiles are written to bulk.obsm[key_added + '_q..']: pass a key_added."
+        )
+    return values
 
 
 class BulkMixin:
@@ -78,8 +113,8 @@ class BulkMixin:
         return out.astype(np.float32)
 
     @torch.inference_mode()
-    def _set_states(self, *, max_cells_per_type: int = 500) -> None:
-        """Each type's mean state and spread in the latent space, from its encoded cells."""
+    def _reference_sample(self, max_cells_per_type: int = 500) -> list[np.ndarray]:
+        """A seeded subset of each type's cells (at most ``max_cells_per_type``), by type."""
         codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
         rng = np.random.default_rng(0)
         keep = []
@@ -88,6 +123,13 @@ class BulkMixin:
             if idx.size > max_cells_per_type:
                 idx = np.sort(rng.choice(idx, max_cells_per_type, replace=False))
             keep.append(idx)
+        return keep
+
+    @torch.inference_mode()
+    def _set_states(self) -> None:
+        """Each type's mean state and spread in the latent space, from its encoded cells."""
+        self._intervals_cache = None
+        keep = self._reference_sample()
         order = np.concatenate(keep)
         q_m = self._cell_outputs(None, order, None, "q_m")
         mean = np.zeros((len(self.cell_types_), q_m.shape[1]), dtype=np.float32)
@@ -103,6 +145,62 @@ class BulkMixin:
         self.module.state_mean.copy_(torch.as_tensor(mean))
         self.module.state_sd.copy_(torch.as_tensor(sd))
 
+    def _interval_model(self) -> dict:
+        """What the intervals need, computed once per trained model (seeded, so reproducible).
+
+        Signature draws at local cell states, relative to the reference's type means and
+        applied to the model's signature; the genes' bootstrap weights; the conformity
+        scores of :func:`~hpvade.model._intervals.calibrate`.
+        """
+        cached = getattr(self, "_intervals_cache", None)
+        if cached is not None:
+            return cached
+        keep = self._reference_sample()
+        order = np.concatenate(keep)
+        codes = np.concatenate([np.full(idx.size, c) for c, idx in enumerate(keep)])
+        with torch.inference_mode():
+            latent = self._cell_outputs(None, order, None, "q_m")
+        Xg, _, libsize, _ = self._reference_counts(self.genes_)
+        X, lib = Xg[order], np.asarray(libsize)[order]
+        n_types = len(self.cell_types_)
+        draws = state_signatures(X, codes, latent, n_types, n_draws=N_DRAWS, seed=0)
+        base, _ = type_profiles(X, lib, codes, n_types)
+        sig = self.module.signature.detach().cpu().double().numpy()
+        draws = sig[None] * (draws + 1.0) / (base[None] + 1.0)  # pseudo-count of 1 CPM
+        draws *= CPM_SCALE / draws.sum(axis=1, keepdims=True)
+        self._intervals_cache = {
+            "signatures": draws,
+            "reweight": gene_draws(len(self.genes_), N_DRAWS, seed=1),
+            "scores": calibrate(X, lib, codes, latent, n_types, seed=0),
+        }
+        return self._intervals_cache
+
+    def _intervals(
+        self,
+        cpm: np.ndarray,
+        p: np.ndarray,
+        quantiles: Sequence[float],
+        convert: Callable[[np.ndarray], np.ndarray],
+    ) -> dict[str, np.ndarray]:
+        """Bounds at ``quantiles`` of the fractions ``convert(p)`` (cell fractions ``p``)."""
+        im = self._interval_model()
+        draws = posterior_draws(
+            cpm,
+            p,
+            im["signatures"],
+            self.module.mrna_content.detach().cpu().double().numpy(),
+            scale=self.get_platform_scale().to_numpy(),
+            weights=self.get_gene_weights().to_numpy(),
+            reweight=im["reweight"],
+        )
+        point = convert(p)
+        sigma = spread(point, np.stack([convert(d) for d in draws]))
+        out = {}
+        for q in quantiles:
+            s = half_width(im["scores"], abs(2.0 * q - 1.0))
+            out[quantile_key(q)] = np.clip(point + np.sign(q - 0.5) * s * sigma, 0.0, 1.0)
+        return out
+
     def _fit_platform(
         self, cpm: np.ndarray, *, adapt: bool | None, p0: np.ndarray | None = None
     ) -> None:
@@ -111,6 +209,7 @@ class BulkMixin:
         ``p0`` starts the robust fit (default: the head's fractions).
         """
         m = self.module
+        self._intervals_cache = None
         n_types = len(self.cell_types_)
         if adapt is None:
             adapt = cpm.shape[0] >= ADAPT_MIN_SAMPLES_PER_TYPE * n_types
@@ -193,6 +292,7 @@ class BulkMixin:
         kind: Literal["cell", "mrna"] = "cell",
         method: Literal["refine", "head"] = "refine",
         mrna_content: Mapping[str, float] | pd.Series | None = None,
+        quantiles: Sequence[float] | None = None,
         batch_size: int = 1024,
     ) -> pd.DataFrame:
         """Cell-type proportions of bulk samples.
@@ -229,11 +329,6 @@ class BulkMixin:
         method
             ``"refine"``: the head's fractions refined by the signature fits above;
             ``"head"``: the head's fractions as they are.
-        adapt
-            Step 3 of the refinement. ``None`` (default): when the call has at least
-            five samples per cell type (each gene's update estimates one value per type;
-            forced on the 8 or 9 PBMC bulks of the benchmarks, 9 types, it lost accuracy).
-            ``True`` or ``False`` forces it.
         mrna_content
             Relative mRNA content of every cell type (only ratios matter), used instead of
             the learnt one (:meth:`get_mrna_content`) to turn the samples' mRNA fractions
@@ -242,6 +337,16 @@ class BulkMixin:
             have them: single-cell library sizes can misjudge the bulk's mRNA per cell
             (on PBMC, 10x UMI totals make monocytes too light against T cells; see
             the benchmarks page). It changes cell fractions only, not ``kind="mrna"``.
+        quantiles
+            Quantiles of each fraction to write next to it, e.g. ``(0.05, 0.95)`` for a 90%
+            interval: ``bulk.obsm[key_added + "_q05"]`` and ``[key_added + "_q95"]``, data
+            frames like the proportions, with the lower bound at most the fraction and the
+            upper at least it, in [0, 1]. Each sample is refitted under draws of the cell
+            states the reference spans and of gene weights (a Bayesian bootstrap), and the
+            spread of those fits is scaled so that intervals reach their coverage on
+            pseudo-bulks of held-out reference cells (split-conformal calibration; see the
+            user guide). Needs ``method="refine"`` and ``key_added``; it adds about 30 fits
+            per sample.
         batch_size
             Samples per forward pass.
 
@@ -270,6 +375,7 @@ class BulkMixin:
             raise ValueError(f"kind must be 'cell' or 'mrna', got {kind!r}.")
         if method not in ("refine", "head"):
             raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
+        quantiles = _check_quantiles(quantiles, method=method, key_added=key_added)
         content = None if mrna_content is None else self._content_array(mrna_content)
         # gene names first: a transposed or wrongly annotated bulk is the likelier mistake,
         # and its values would otherwise be judged against the wrong axis
@@ -290,10 +396,16 @@ class BulkMixin:
                     stacklevel=2,
                 )
             p, _ = self._fit(cpm, p)
-        if kind == "mrna":
-            p = mrna_fractions(p, mrna)
-        elif content is not None:  # mRNA fractions (learnt content) -> cells (the user's)
-            p = mrna_fractions(p, mrna / content)
+
+        def convert(q: np.ndarray) -> np.ndarray:
+            if kind == "mrna":
+                return mrna_fractions(q, mrna)
+            if content is not None:  # mRNA fractions (learnt content) -> cells (the user's)
+                return mrna_fractions(q, mrna / content)
+            return q
+
+        bounds = self._intervals(cpm, p, quantiles, convert) if quantiles else {}
+        p = convert(p)
         # degenerate samples (signal in a few genes, unrelated to the signature) are named
         signature = self.module.signature.detach().cpu().double().numpy()
         quality = sample_quality(cpm, signature, index=bulk.obs_names.copy())
@@ -303,6 +415,10 @@ class BulkMixin:
         df = pd.DataFrame(p, index=bulk.obs_names.copy(), columns=list(self.cell_types_))
         if key_added is not None:
             bulk.obsm[key_added] = df
+            for name, values in bounds.items():
+                bulk.obsm[f"{key_added}_{name}"] = pd.DataFrame(
+                    values, index=df.index.copy(), columns=df.columns.copy()
+                )
         return df
 
     def get_signature(self) -> pd.DataFrame:
