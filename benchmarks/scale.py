@@ -176,6 +176,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--backed", action="store_true", help="read the reference with backed='r'")
+    p.add_argument(
+        "--data-dir",
+        help="keep the generated files in DATA_DIR/<cells>x<bulks> and reuse them if there",
+    )
     p.add_argument("--child", help=argparse.SUPPRESS)
     p.add_argument("--generate", help=argparse.SUPPRESS)
     a = p.parse_args(argv)
@@ -195,8 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     print("|---" * (8 + 2 * len(names)) + "|", flush=True)
     for cells, bulks in configs:
         with tempfile.TemporaryDirectory(prefix="hpvade_scale_") as tmp:
-            cfg = {"cells": cells, "bulks": bulks, "genes": a.genes, "umis": a.umis, "dir": tmp}
-            _run(cfg, "--generate")
+            where = tmp
+            if a.data_dir:
+                where = os.path.join(a.data_dir, f"{cells}x{bulks}x{a.genes}x{a.umis}")
+                os.makedirs(where, exist_ok=True)
+            cfg = {"cells": cells, "bulks": bulks, "genes": a.genes, "umis": a.umis, "dir": where}
+            if not os.path.exists(os.path.join(where, "bulk.h5ad")):
+                _run(cfg, "--generate")
             runs: dict[int, list[dict]] = {}
             try:
                 for threads in a.threads:

@@ -536,6 +536,9 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
             plan_kwargs=plan_kwargs,
             **trainer_kwargs,
         )
+        # Lightning's trainer (and the splitter it holds) lives until the garbage collector
+        # breaks its reference cycles: the counts over the genes are released now
+        simulator.release()
         first_batch = getattr(self.module, "first_batch", None)
         if first_batch is not None:
             self.diagnostics_["first_batch"] = first_batch

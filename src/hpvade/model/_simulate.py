@@ -57,6 +57,10 @@ class PseudobulkSimulator:
         self._available = self._size > 0
         self.rng = np.random.default_rng(seed)
 
+    def release(self) -> None:
+        """Drop the reference counts (after training); :meth:`sample` then raises."""
+        self.X = None
+
     def proportions(self, n: int) -> np.ndarray:
         """Draw ``n`` proportion vectors over the types present in the reference."""
         rng = self.rng
@@ -84,6 +88,8 @@ class PseudobulkSimulator:
         fractions : numpy.ndarray
             ``n`` x types float32 array of the realised cell fractions (rows sum to 1).
         """
+        if self.X is None:
+            raise RuntimeError("The simulator's counts were released after training.")
         rng = self.rng
         p = self.proportions(n)
         k = rng.multinomial(self.cells_per_mixture, p)  # n x types cell counts
