@@ -375,3 +375,33 @@ def test_report_renders_in_headless_chromium(saved, tmp_path):
         capture_output=True, timeout=120, check=True,
     )  # fmt: skip
     assert shot.stat().st_size > 50_000
+
+
+def test_quantiles_are_written_beside_the_proportions_and_drawn_in_the_report(
+    saved, tmp_path, capsys
+):
+    root, _, expected = saved
+    out = tmp_path / "p.csv"
+    code = main(
+        _args(
+            root / "ref.h5ad",
+            root / "bulk.h5ad",
+            out,
+            "--model",
+            str(root / "model"),
+            "--quantiles",
+            "0.95",
+            "0.05",
+            "--report",
+            str(tmp_path / "r.html"),
+        )
+    )
+    assert code == 0
+    props = pd.read_csv(out, index_col=0)
+    lo = pd.read_csv(tmp_path / "p_q05.csv", index_col=0)
+    hi = pd.read_csv(tmp_path / "p_q95.csv", index_col=0)
+    pd.testing.assert_index_equal(lo.index, props.index)
+    assert (lo.to_numpy() <= props.to_numpy() + 1e-9).all()
+    assert (hi.to_numpy() >= props.to_numpy() - 1e-9).all()
+    assert "0.05 quantile" in capsys.readouterr().out
+    assert len(_images((tmp_path / "r.html").read_text())) == 3

@@ -222,6 +222,9 @@ def _deconvolve(args: argparse.Namespace) -> int:
         print(f"Saved the trained model to '{args.save_model}' (reuse it with --model).")
     props.to_csv(args.out)
     print(f"Wrote {props.shape[0]} samples x {props.shape[1]} cell types to {args.out}")
+    intervals = None
+    if args.quantiles is not None:
+        intervals = _write_quantiles(model, bulk, args)
     evaluation, summary = _print_results(props, bulk, None)
     print(f"\nWall time (set-up, training, prediction): {seconds:.1f} s")
     if args.report is not None:
@@ -252,9 +255,27 @@ def _deconvolve(args: argparse.Namespace) -> int:
             notes=read.notes,
             evaluation=evaluation,
             summary=summary,
+            intervals=intervals,
         )
         print(f"Wrote the report to {args.report}")
     return 0
+
+
+def _write_quantiles(model, bulk, args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write the bounds of ``--quantiles LO HI`` next to ``--out``; return them."""
+    from .model._bulkmixin import quantile_key
+
+    lo, hi = sorted(args.quantiles)
+    model.get_proportions(bulk, kind=args.kind, quantiles=(lo, hi), key_added="hpvade")
+    out = Path(args.out)
+    bounds = []
+    for q in (lo, hi):
+        df = bulk.obsm[f"hpvade_{quantile_key(q)}"]
+        path = out.with_name(f"{out.stem}_{quantile_key(q)}{out.suffix}")
+        df.to_csv(path)
+        print(f"Wrote the {q:g} quantile of every fraction to {path}")
+        bounds.append(df)
+    return bounds[0], bounds[1]
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -311,6 +332,15 @@ def _parser() -> argparse.ArgumentParser:
         choices=("cell", "mrna"),
         default="cell",
         help="fractions of cells (cell, the default) or of mRNA (mrna)",
+    )
+    dec.add_argument(
+        "--quantiles",
+        nargs=2,
+        type=float,
+        metavar=("LO", "HI"),
+        default=None,
+        help="also write these quantiles of every fraction (e.g. 0.05 0.95: a 90%% interval) "
+        "to OUT_q05.csv and OUT_q95.csv, and draw them in the report",
     )
     dec.add_argument(
         "--save-model", metavar="DIR", default=None, help="save the trained model to DIR"
