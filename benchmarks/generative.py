@@ -125,9 +125,10 @@ def coverage(bulk, truth, mapping, kind) -> tuple[float, float, int, float]:
 
 
 def expression_r(model, bulk, parts, min_umis=20_000) -> pd.DataFrame:
-    """Per type: median over bulks of the Pearson r over genes between the inferred and the
-    true log CPM change from the type's mean, and of the absolute log CPM against truth for
-    the inferred expression and for the type mean."""
+    """Per type: median over bulks of the Pearson r over the model's genes between the
+    inferred and the true change of log CPM from the type's mean (the type mean itself has
+    no change: r = 0), and of log CPM against the truth, for the inferred expression and
+    for the type mean. Only bulks with about 20 cells of the type or more are scored."""
     expr = model.get_cell_type_expression(bulk)
     sig = model.get_signature()
     genes = pd.Index(model.genes_)

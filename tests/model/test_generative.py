@@ -137,3 +137,21 @@ def test_unknown_cell_type_is_explained(trained):
     model, _, bulk = trained
     with pytest.raises(ValueError, match="cell types"):
         model.get_cell_type_expression(bulk, "not a type")
+
+
+def test_a_gene_raised_in_one_sample_is_raised_in_the_type_that_expresses_it(trained):
+    model, _, bulk = trained
+    sig = model.get_signature()
+    t = model.cell_types_[0]
+    share = sig[t] / sig.sum(axis=1)
+    gene = share.idxmax()  # a marker of type t
+    assert share[gene] > 0.5
+    raised = bulk.copy()
+    col = raised.var_names.get_loc(gene)
+    raised.X[0, col] *= 3.0
+    before = model.get_cell_type_expression(bulk, t)
+    after = model.get_cell_type_expression(raised, t)
+    fold = after.loc[bulk.obs_names[0], gene] / before.loc[bulk.obs_names[0], gene]
+    assert fold > 1.8
+    # the other samples are fitted alone: unchanged
+    np.testing.assert_allclose(after.iloc[1:].to_numpy(), before.iloc[1:].to_numpy(), rtol=1e-6)

@@ -15,7 +15,7 @@ from scvi import REGISTRY_KEYS
 from .._constants import CPM_SCALE, PROPORTIONS_KEY
 from ..pp._genes import _columns, _get_matrix, match_genes, type_profiles
 from ..pp._validate import check_bulk, check_shared_genes
-from ._bulk import fit_platform, fit_samples, state_profiles
+from ._bulk import fit_platform, fit_samples, reconstruct
 from ._intervals import (
     N_DRAWS,
     calibrate,
@@ -428,15 +428,21 @@ class BulkMixin:
         *,
         layer: str | None = None,
     ) -> pd.DataFrame | dict[str, pd.DataFrame]:
-        """Each sample's expression of a cell type, decoded from its inferred state.
+        """Each sample's expression of a cell type: its share of the sample's reads.
 
-        Each sample is fitted by the bulk model with per-sample cell states: every type's
-        profile may move along the VaDE decoder from the type's mean state, within the
-        spread of the type's reference cells (:func:`~hpvade.model._bulk.state_profiles`).
-        The profile at the sample's fitted state is returned, on the reference's scale
-        (without the platform scale, which is the same for every sample). Comparing two
-        groups of bulks on it separates a change of a type's expression from a change of
-        its proportion, which differential expression of the bulks themselves cannot.
+        The bulk model writes each gene's CPM in a sample as the sum of what each type
+        contributes, ``g * w_c * s_c`` (platform scale, mRNA fraction, profile). Given the
+        sample's fitted fractions, the expected share of the sample's reads of a gene that
+        come from type ``c`` is ``w_c s_c / sum_k w_k s_k`` (the posterior mean of the
+        reads' allocation to types, as in BayesPrism). A type's expression in the sample
+        is then its reference profile times the ratio of the sample's CPM to the model's
+        reconstruction of it, ``s_c * b / rec``: a gene the sample expresses more than the
+        model predicts is raised in every type that expresses it, in proportion to what
+        that type contributes. It is returned on the reference's scale (without the
+        platform scale, which is the same for every sample). Comparing two groups of bulks
+        on it separates a change of a type's expression from a change of its proportion,
+        which differential expression of the bulks themselves cannot; a gene expressed by
+        several types gets the change in all of them (see the user guide).
 
         Parameters
         ----------
@@ -477,19 +483,19 @@ class BulkMixin:
         )
         check_bulk(bulk, layer=layer, warn_single=False)
         cpm = self._bulk_cpm(bulk, layer=layer)
-        _, offsets = self._fit(cpm, self._predict(cpm), states=True)
+        p, _ = self._fit(cpm, self._predict(cpm))
+        cpm = cpm.astype(np.float64)
         m = self.module
-        with torch.no_grad():
-            profiles = (
-                state_profiles(
-                    m.signature.detach().cpu().float().T,
-                    torch.as_tensor(offsets, dtype=torch.float32),
-                    m.decode_states,
-                    m.state_mean.detach().cpu(),
-                )
-                .double()
-                .numpy()
-            )
+        t = torch.as_tensor
+        signature = m.signature.detach().cpu().double().numpy()  # G x C
+        rec = reconstruct(
+            t(p),
+            t(signature.T),
+            m.mrna_content.detach().cpu().double(),
+            t(self.get_platform_scale().to_numpy()),
+        ).numpy()
+        ratio = (cpm + 1.0) / (rec + 1.0)  # 1 CPM keeps unexpressed genes at their profile
+        profiles = signature.T[None] * ratio[:, None, :]  # samples x types x genes
         profiles *= CPM_SCALE / profiles.sum(axis=-1, keepdims=True)
         genes = pd.Index(self.genes_)
         out = {
