@@ -344,8 +344,8 @@ class BulkMixin:
             upper at least it, in [0, 1]. Each sample is refitted under draws of the cell
             states the reference spans and of gene weights (a Bayesian bootstrap), and the
             spread of those fits is scaled so that intervals reach their coverage on
-            pseudo-bulks of held-out reference cells (split-conformal calibration; see the
-            user guide). Needs ``method="refine"`` and ``key_added``; it adds about 30 fits
+            pseudo-bulks of held-out reference cells (split-conformal calibration; see
+            the docs page "Intervals and cell-type expression"). Needs ``method="refine"`` and ``key_added``; it adds about 30 fits
             per sample.
         batch_size
             Samples per forward pass.
@@ -442,7 +442,7 @@ class BulkMixin:
         platform scale, which is the same for every sample). Comparing two groups of bulks
         on it separates a change of a type's expression from a change of its proportion,
         which differential expression of the bulks themselves cannot; a gene expressed by
-        several types gets the change in all of them (see the user guide).
+        several types gets the change in all of them.
 
         Parameters
         ----------
