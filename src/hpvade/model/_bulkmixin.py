@@ -345,8 +345,8 @@ class BulkMixin:
             states the reference spans and of gene weights (a Bayesian bootstrap), and the
             spread of those fits is scaled so that intervals reach their coverage on
             pseudo-bulks of held-out reference cells (split-conformal calibration; see
-            the docs page "Intervals and cell-type expression"). Needs ``method="refine"`` and ``key_added``; it adds about 30 fits
-            per sample.
+            the docs page "Intervals and cell-type expression"). Needs
+            ``method="refine"`` and ``key_added``; it adds about 30 fits per sample.
         batch_size
             Samples per forward pass.
 
@@ -506,12 +506,54 @@ class BulkMixin:
         return out if cell_type is None else out[str(cell_type)]
 
     def get_signature(self) -> pd.DataFrame:
-        """Current signature matrix S (genes x cell types, CPM; columns sum to 1e6)."""
+        """The signature: each cell type's expression profile, as the model uses it.
+
+        Starts as the reference's mean CPM per type over the model's genes; the platform fit
+        of :meth:`train` updates it towards the bulks when it has enough of them
+        (``adapt``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Genes (``model.genes_``) x cell types, CPM: each column sums to 1e6.
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(bulk=bulk, max_epochs=2, enable_progress_bar=False)
+        >>> sig = model.get_signature()
+        >>> bool(abs(sig.sum(axis=0) - 1e6).max() < 1)
+        True
+        """
         S = self.module.signature.detach().cpu().numpy().astype(np.float64)
         return pd.DataFrame(S, index=pd.Index(self.genes_), columns=self.cell_types_)
 
     def get_mrna_content(self) -> pd.Series:
-        """Relative mRNA content per cell type (used to convert cell and mRNA fractions)."""
+        """Relative mRNA content of each cell type (mean 1).
+
+        The reference's mean library size per type (only ratios matter). It turns the
+        mRNA fractions that the bulk reads measure into cell fractions; pass measured
+        contents to :meth:`get_proportions` with ``mrna_content=`` instead.
+
+        Returns
+        -------
+        pandas.Series
+            One positive value per cell type, mean 1.
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(bulk=bulk, max_epochs=2, enable_progress_bar=False)
+        >>> content = model.get_mrna_content()
+        >>> bool((content > 0).all())
+        True
+        """
         m = self.module.mrna_content.detach().cpu().numpy().astype(np.float64)
         return pd.Series(m / m.mean(), index=self.cell_types_, name="mrna_content")
 
@@ -575,6 +617,17 @@ class BulkMixin:
         -------
         pandas.Series
             One value per model gene (``model.genes_``).
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(bulk=bulk, max_epochs=2, enable_progress_bar=False)
+        >>> w = model.get_gene_weights()
+        >>> bool((w >= 0).all())
+        True
         """
         w = self.module.gene_weights.detach().cpu().numpy().astype(np.float64)
         return pd.Series(w, index=pd.Index(self.genes_), name="gene_weight")
