@@ -303,7 +303,7 @@ class BulkMixin:
         contents and the platform fit of :meth:`train` (the gene-wise platform scale and
         gene weights estimated from all the bulks given to ``train``, saved with the
         model; :meth:`get_platform_scale`), by weighted least squares on a square-root
-        scale over the simplex (:func:`~hpvade.model._bulk.fit_samples`). A sample gets
+        scale over the simplex. A sample gets
         the same fractions alone or with others, in any call.
 
         A model trained without bulks has no platform fit: it then fits with a flat scale

@@ -23,7 +23,7 @@ class HPVADETrainingPlan(TrainingPlan):
     a non-finite value raises :class:`NonFiniteLossError` naming the term, the epoch and the
     step, so the parameters are never updated with NaN gradients. The first training batch's
     diagnostics of the seed (scale ratio ``sum(b_rec) / sum(b)``, range of the predicted
-    proportions, every loss term) are logged at INFO and kept in :attr:`first_batch` (and on
+    proportions, every loss term) are logged at INFO and kept in ``first_batch`` (and on
     the module, from where the model copies them into ``model.diagnostics_``).
     """
 
