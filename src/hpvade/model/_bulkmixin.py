@@ -455,7 +455,7 @@ class BulkMixin:
 
         Returns
         -------
-        pandas.DataFrame or dict of str to pandas.DataFrame
+        pandas.DataFrame or dict
             Samples x the model's genes (``model.genes_``), CPM: non-negative, each row
             summing to 1e6. With ``cell_type=None``, a dict of them by cell type.
 
