@@ -58,7 +58,7 @@ class PseudobulkSimulator:
         self.rng = np.random.default_rng(seed)
 
     def release(self) -> None:
-        """Drop the reference counts (after training); :meth:`sample` then raises."""
+        """Drop the reference counts (after training); ``sample`` then raises."""
         self.X = None
 
     def proportions(self, n: int) -> np.ndarray:
