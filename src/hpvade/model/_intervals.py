@@ -143,7 +143,8 @@ def calibrate(
 
     Half of each type's cells make a signature (and mRNA contents) and the state draws; the
     other half make :data:`N_CALIBRATION` pseudo-bulks with Dirichlet(1) fractions, each
-    type's cells drawn from one local state of it. Returns the sorted scores of every
+    type's cells drawn from one local state of it (of the size the draws use,
+    :data:`STATE_FRACTION` of the type's cells). Returns the sorted scores of every
     (pseudo-bulk, type) pair.
     """
     rng = np.random.default_rng(seed)
@@ -168,7 +169,8 @@ def calibrate(
                 continue
             if counts[c] == 0:
                 continue
-            pool = idx[_local_state(latent[idx], int(rng.integers(idx.size)), (idx.size + 1) // 2)]
+            n = max(1, int(round(STATE_FRACTION * idx.size)))  # a state as the draws see it
+            pool = idx[_local_state(latent[idx], int(rng.integers(idx.size)), n)]
             bulks[i] += np.asarray(X[rng.choice(pool, counts[c])].sum(axis=0)).ravel()
         truth[i] = counts / counts.sum()
     cpm = bulks * (CPM_SCALE / bulks.sum(axis=1, keepdims=True))
