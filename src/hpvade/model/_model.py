@@ -516,6 +516,7 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
             gene_noise=gene_noise,
             seed=settings.seed if settings.seed is not None else 0,
         )
+        del Xg  # the simulator's reference, released after training (simulator.release)
         splitter_kwargs = {
             "simulator": simulator,
             # real bulks only travel to the loss when they carry weight there
