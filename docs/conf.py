@@ -160,8 +160,6 @@ if not intersphinx_mapping:
 # Project references the docs cannot fix: they are in docstrings of src/hpvade/model/ and
 # src/hpvade/pp/, which their owners are changing; remove each once its docstring is fixed.
 nitpick_ignore += [
-    ("py:class", "The shared genes"),  # pp.check_shared_genes: Returns needs a type line
-    ("py:class", "in the model's order."),
 ]
 
 # -- html ----------------------------------------------------------------------------------

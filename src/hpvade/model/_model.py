@@ -597,6 +597,17 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
         numpy.ndarray
             Cells x ``n_latent``. Store it with
             ``adata.obsm["X_hpvade"] = model.get_latent_representation()``.
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(max_epochs=2, enable_progress_bar=False)
+        >>> ref.obsm["X_hpvade"] = model.get_latent_representation()
+        >>> ref.obsm["X_hpvade"].shape == (ref.n_obs, 10)
+        True
         """
         return self._cell_outputs(adata, indices, batch_size, "q_m" if give_mean else "z")
 
@@ -607,7 +618,37 @@ class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
         indices: Sequence[int] | None = None,
         batch_size: int | None = None,
     ) -> pd.DataFrame:
-        """VaDE cell-type responsibilities q(c | z) of each cell (cells x types)."""
+        """VaDE cell-type responsibilities q(c | z) of each cell.
+
+        How strongly the latent position of each cell belongs to each cell type's
+        component of the VaDE prior: a check of the reference's labels (a cell whose
+        responsibility for its own label is low may be mislabelled).
+
+        Parameters
+        ----------
+        adata
+            AnnData set up like the reference; ``None`` uses the reference.
+        indices
+            Cells to use; ``None`` uses all.
+        batch_size
+            Cells per forward pass.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Cells x cell types; each row sums to 1.
+
+        Examples
+        --------
+        >>> import hpvade
+        >>> ref, bulk = hpvade.data.synthetic(seed=0)
+        >>> hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+        >>> model = hpvade.HPVADE(ref)
+        >>> model.train(max_epochs=2, enable_progress_bar=False)
+        >>> post = model.get_cell_type_posterior()
+        >>> bool(abs(post.sum(axis=1) - 1).max() < 1e-5)
+        True
+        """
         adata_ = self._validate_anndata(adata)
         post = self._cell_outputs(
             adata, indices, batch_size, "q_m", self.module.cell_type_posterior

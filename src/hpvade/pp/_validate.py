@@ -400,7 +400,7 @@ def check_reference(
     Examples
     --------
     >>> import hpvade
-    >>> from hpvade.pp._validate import check_reference
+    >>> from hpvade.pp import check_reference
     >>> ref, _ = hpvade.data.synthetic()
     >>> check_reference(ref, layer=None, labels_key="cell_type")
     """
@@ -606,7 +606,7 @@ def check_bulk(adata: AnnData, *, layer: str | None = None, warn_single: bool = 
     Examples
     --------
     >>> import hpvade
-    >>> from hpvade.pp._validate import check_bulk
+    >>> from hpvade.pp import check_bulk
     >>> _, bulk = hpvade.data.synthetic()
     >>> check_bulk(bulk)
     'counts'
@@ -705,11 +705,12 @@ def check_shared_genes(
 
     Returns
     -------
-    The shared genes, in the model's order.
+    pandas.Index
+        The shared genes, in the model's order.
 
     Examples
     --------
-    >>> from hpvade.pp._validate import check_shared_genes
+    >>> from hpvade.pp import check_shared_genes
     >>> check_shared_genes(["CD3E", "MS4A1", "LYZ"], ["MS4A1", "CD3E"], min_shared=2)
     Index(['MS4A1', 'CD3E'], dtype='object')
 
