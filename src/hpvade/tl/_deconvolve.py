@@ -80,12 +80,6 @@ def _reference_view(
     from ..pp import InputKeyError
 
     # the checks that need the reference itself; setup_anndata checks the rest on the copy
-    if getattr(reference, "isbacked", False):
-        raise ValueError(
-            f"The reference AnnData is backed (opened with backed='r' from "
-            f"{reference.filename}); hpvade needs it in memory. Load it with "
-            "`ref = ref.to_memory()` or read the file without `backed=`."
-        )
     for key, role in ((labels_key, "labels"), (batch_key, "batch")):
         if key is not None and key not in reference.obs.columns:
             raise InputKeyError(
@@ -100,6 +94,10 @@ def _reference_view(
                 f"{list(reference.layers) or 'none'}. Pass layer=None to use adata.X."
             )
         layers[layer] = reference.layers[layer]
+    if getattr(reference, "isbacked", False):
+        # a second handle on the file (read-only): set-up writes only into its own obs and
+        # uns, and the counts are read in blocks as for any backed reference
+        return ad.read_h5ad(reference.filename, backed="r")
     columns = [c for c in (labels_key, batch_key) if c is not None]
     return ad.AnnData(
         X=reference.X,
