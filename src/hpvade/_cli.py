@@ -263,7 +263,7 @@ def _deconvolve(args: argparse.Namespace) -> int:
 
 def _write_quantiles(model, bulk, args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write the bounds of ``--quantiles LO HI`` next to ``--out``; return them."""
-    from .model._bulkmixin import quantile_key
+    from .model._intervals import quantile_key
 
     lo, hi = sorted(args.quantiles)
     model.get_proportions(bulk, kind=args.kind, quantiles=(lo, hi), key_added="hpvade")

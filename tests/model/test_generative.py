@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 
 import hpvade
-from hpvade.model._bulkmixin import quantile_key
-from hpvade.model._intervals import half_width
+from hpvade.model._intervals import half_width, quantile_key
 
 
 @pytest.fixture(scope="module")

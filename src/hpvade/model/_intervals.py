@@ -192,3 +192,29 @@ def half_width(scores: np.ndarray, level: float) -> float:
     n = scores.size
     k = min(n - 1, int(np.ceil((n + 1) * level)) - 1)
     return float(scores[max(k, 0)])
+
+
+def quantile_key(q: float) -> str:
+    """``obsm`` suffix of quantile ``q``: ``0.05`` -> ``"q05"``, ``0.975`` -> ``"q97.5"``."""
+    pct = round(100.0 * q, 6)
+    return f"q{int(pct):02d}" if float(pct).is_integer() else f"q{pct:g}"
+
+
+def _check_quantiles(quantiles, *, method: str, key_added: str | None) -> list[float]:
+    if quantiles is None:
+        return []
+    if isinstance(quantiles, (int, float)):
+        quantiles = [quantiles]
+    values = [float(q) for q in quantiles]
+    bad = [q for q in values if not 0.0 < q < 1.0]
+    if bad:
+        raise ValueError(
+            f"quantiles must lie strictly between 0 and 1, e.g. (0.05, 0.95); got {bad}."
+        )
+    if method != "refine":
+        raise ValueError("quantiles come from the bulk model's fit: use method='refine'.")
+    if key_added is None:
+        raise ValueError(
+            "quantiles are written to bulk.obsm[key_added + '_q..']: pass a key_added."
+        )
+    return values

@@ -30,6 +30,7 @@ from ..pp._genes import (
 from ..pp._validate import check_bulk, check_reference, check_shared_genes
 from ._bulkmixin import BulkMixin, _mudata_modalities
 from ._data import HPVADEDataSplitter
+from ._generative import GenerativeMixin
 from ._module import HPVADEModule
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
@@ -42,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class HPVADE(BulkMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class HPVADE(BulkMixin, GenerativeMixin, UnsupervisedTrainingMixin, BaseModelClass):
     """HP-VaDE: cell-type proportions of bulk RNA-seq from a labelled single-cell reference.
 
     A Variational Deep Embedding of the reference cells (a VAE whose prior has one Gaussian
