@@ -44,6 +44,18 @@ def _mudata_modalities(mdata: MuData) -> tuple[AnnData, AnnData]:
 class BulkMixin:
     """Bulk-side methods of :class:`~hpvade.HPVADE`: platform fit, per-sample fits, getters."""
 
+    def _checked_cpm(self, bulk: AnnData, *, layer: str | None) -> np.ndarray:
+        """:meth:`_bulk_cpm` of a bulk to deconvolve, after the checks with messages for people.
+
+        Gene names first: a transposed or wrongly annotated bulk is the likelier mistake, and
+        its values would otherwise be judged against the wrong axis.
+        """
+        check_shared_genes(
+            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
+        )
+        check_bulk(bulk, layer=layer, warn_single=False)
+        return self._bulk_cpm(bulk, layer=layer)
+
     def _bulk_cpm(self, bulk: AnnData, *, layer: str | None) -> np.ndarray:
         """Bulk profiles as CPM over the model's genes (samples x G, float32).
 
@@ -288,13 +300,7 @@ class BulkMixin:
             raise ValueError(f"method must be 'refine' or 'head', got {method!r}.")
         quantiles = _check_quantiles(quantiles, method=method, key_added=key_added)
         content = None if mrna_content is None else self._content_array(mrna_content)
-        # gene names first: a transposed or wrongly annotated bulk is the likelier mistake,
-        # and its values would otherwise be judged against the wrong axis
-        check_shared_genes(
-            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
-        )
-        check_bulk(bulk, layer=layer, warn_single=False)
-        cpm = self._bulk_cpm(bulk, layer=layer)
+        cpm = self._checked_cpm(bulk, layer=layer)
         p = self._predict(cpm, batch_size=batch_size)
         mrna = self.module.mrna_content.detach().cpu().double().numpy()
         if method == "refine":

@@ -11,7 +11,6 @@ from mudata import MuData
 
 from .._constants import CPM_SCALE
 from ..pp._genes import type_profiles
-from ..pp._validate import check_bulk, check_shared_genes
 from ._bulk import reconstruct
 from ._bulkmixin import _mudata_modalities
 from ._intervals import (
@@ -147,11 +146,7 @@ class GenerativeMixin:
             raise ValueError(
                 f"cell_type must be one of the model's cell types {types}; got {cell_type!r}."
             )
-        check_shared_genes(
-            bulk.var_names, self.genes_, bulk_obs_names=bulk.obs_names, warn_missing=False
-        )
-        check_bulk(bulk, layer=layer, warn_single=False)
-        cpm = self._bulk_cpm(bulk, layer=layer)
+        cpm = self._checked_cpm(bulk, layer=layer)
         p, _ = self._fit(cpm, self._predict(cpm))
         cpm = cpm.astype(np.float64)
         m = self.module
