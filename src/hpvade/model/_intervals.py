@@ -29,7 +29,7 @@ from scipy import sparse
 
 from .._constants import CPM_SCALE
 from ..pp._genes import type_profiles
-from ._bulk import solve_simplex
+from ._bulk import fit_samples, solve_simplex
 
 #: posterior draws per sample
 N_DRAWS = 30
@@ -175,8 +175,6 @@ def calibrate(
         truth[i] = counts / counts.sum()
     cpm = bulks * (CPM_SCALE / bulks.sum(axis=1, keepdims=True))
     ones = np.ones(X.shape[1])
-    from ._bulk import fit_samples
-
     p, _ = fit_samples(
         cpm, sig, mrna, np.full(truth.shape, 1.0 / n_types), scale=ones, weights=ones
     )
