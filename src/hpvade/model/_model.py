@@ -541,6 +541,7 @@ class HPVADE(BulkMixin, GenerativeMixin, UnsupervisedTrainingMixin, BaseModelCla
         # Lightning's trainer (and the splitter it holds) lives until the garbage collector
         # breaks its reference cycles: the counts over the genes are released now
         simulator.release()
+        self._sync_buffers()
         first_batch = getattr(self.module, "first_batch", None)
         if first_batch is not None:
             self.diagnostics_["first_batch"] = first_batch
@@ -550,6 +551,22 @@ class HPVADE(BulkMixin, GenerativeMixin, UnsupervisedTrainingMixin, BaseModelCla
             self.diagnostics_["bulk_proportion_range"] = (float(p.min()), float(p.max()))
             logger.info("Predicted proportions of the bulks in [%.4f, %.4f]", p.min(), p.max())
             self._fit_platform(bulk_cpm, adapt=adapt)
+
+    def _sync_buffers(self) -> None:
+        """Under DDP, give every rank the buffers of rank 0 (a no-op in one process).
+
+        DDP keeps the parameters in step, but each rank's last steps update its own buffers
+        (BatchNorm's running statistics, from its own cells): without this, the ranks would
+        encode cells, fit the platform and save slightly different models.
+        """
+        strategy = getattr(getattr(self, "trainer", None), "strategy", None)
+        if strategy is None or getattr(strategy, "world_size", 1) <= 1:
+            return
+        buffers = {k: v.detach().cpu() for k, v in self.module.named_buffers()}
+        buffers = strategy.broadcast(buffers, src=0)
+        with torch.no_grad():
+            for key, value in self.module.named_buffers():
+                value.copy_(buffers[key])
 
     @torch.inference_mode()
     def _cell_outputs(
