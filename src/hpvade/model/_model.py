@@ -408,7 +408,7 @@ class HPVADE(BulkMixin, GenerativeMixin, UnsupervisedTrainingMixin, BaseModelCla
         *,
         bulk: AnnData | MuData | None = None,
         bulk_layer: str | None = None,
-        max_epochs: int = 15,
+        max_epochs: int = 6,
         lr: float = 1e-3,
         batch_size: int = 128,
         n_pseudobulk: int = 64,
@@ -439,7 +439,7 @@ class HPVADE(BulkMixin, GenerativeMixin, UnsupervisedTrainingMixin, BaseModelCla
         bulk_layer
             Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
         max_epochs
-            Number of epochs of ``steps_per_epoch`` steps each. The default (15 x 20 = 300
+            Number of epochs of ``steps_per_epoch`` steps each. The default (6 x 20 = 120
             steps) costs the same for any size of reference.
         lr
             Learning rate of Adam.
