@@ -122,21 +122,29 @@ def solve_simplex(
     """
     a = project_simplex(a0)
     f, rec, root, total = _sqrt_objective(a, profiles, target, weights)
+    shared = profiles.dim() == 2
     colsum = profiles.sum(dim=-1)  # C or M x C
-    active = torch.ones(a.shape[0], dtype=torch.bool, device=a.device)
+    active = torch.arange(a.shape[0], device=a.device)
     for _ in range(max_iter):
-        if profiles.dim() == 2:
-            jr = CPM_SCALE * profiles[None] - rec[:, None, :] * colsum[None, :, None]
+        # only the samples that have not converged are stepped (each is fitted alone)
+        idx = active
+        prof = profiles if shared else profiles[idx]
+        cs = colsum if shared else colsum[idx]
+        w_i = weights if weights.dim() == 1 else weights[idx]
+        tg = target[idx]
+        a_i, f_i, rec_i, root_i, total_i = a[idx], f[idx], rec[idx], root[idx], total[idx]
+        if shared:
+            jr = CPM_SCALE * prof[None] - rec_i[:, None, :] * cs[None, :, None]
         else:
-            jr = CPM_SCALE * profiles - rec[:, None, :] * colsum[:, :, None]
-        jac = jr / (total[:, :, None] * 2.0 * root[:, None, :])  # M x C x G
-        jw = jac * weights
+            jr = CPM_SCALE * prof - rec_i[:, None, :] * cs[:, :, None]
+        jac = jr / (total_i[:, :, None] * 2.0 * root_i[:, None, :])  # m x C x G
+        jw = jac * w_i
         hess = torch.einsum("mcg,mdg->mcd", jw, jac)
-        grad = torch.einsum("mcg,mg->mc", jw, root - target)
+        grad = torch.einsum("mcg,mg->mc", jw, root_i - tg)
         lip = torch.linalg.eigvalsh(hess)[:, -1].clamp(min=1e-30)[:, None]
-        x, y, t = a, a, 1.0
+        x, y, t = a_i, a_i, 1.0
         for k in range(inner_iter):  # FISTA on 0.5 d'Hd + grad'd over the simplex
-            g = torch.einsum("mcd,md->mc", hess, y - a) + grad
+            g = torch.einsum("mcd,md->mc", hess, y - a_i) + grad
             x_new = project_simplex(y - g / lip)
             t_new = 0.5 * (1.0 + (1.0 + 4.0 * t * t) ** 0.5)
             y = x_new + ((t - 1.0) / t_new) * (x_new - x)
@@ -144,27 +152,27 @@ def solve_simplex(
             x, t = x_new, t_new
             if done:
                 break
-        step = x - a
-        scale = torch.ones_like(f)
-        new = a
+        step = x - a_i
+        scale = torch.ones_like(f_i)
         for _ in range(20):  # halve the step until the objective decreases
-            cand = a + scale[:, None] * step
-            f_new, rec_new, root_new, total_new = _sqrt_objective(cand, profiles, target, weights)
-            better = f_new <= f
+            cand = a_i + scale[:, None] * step
+            f_new, rec_new, root_new, total_new = _sqrt_objective(cand, prof, tg, w_i)
+            better = f_new <= f_i
             if bool(better.all()):
                 break
             scale = torch.where(better, scale, 0.5 * scale)
-        better = f_new <= f
-        gain = torch.where(better, f - f_new, torch.zeros_like(f))
-        new = torch.where(better[:, None], cand, a)
-        moved = (new - a).abs().amax(dim=-1)
-        a = new
-        f = torch.where(better, f_new, f)
-        rec = torch.where(better[:, None], rec_new, rec)
-        root = torch.where(better[:, None], root_new, root)
-        total = torch.where(better[:, None], total_new, total)
-        active = (moved > tol) & (gain > 1e-12 * f.abs())
-        if not bool(active.any()):
+        better = f_new <= f_i
+        gain = torch.where(better, f_i - f_new, torch.zeros_like(f_i))
+        new = torch.where(better[:, None], cand, a_i)
+        moved = (new - a_i).abs().amax(dim=-1)
+        f_i = torch.where(better, f_new, f_i)
+        a[idx] = new
+        f[idx] = f_i
+        rec[idx] = torch.where(better[:, None], rec_new, rec_i)
+        root[idx] = torch.where(better[:, None], root_new, root_i)
+        total[idx] = torch.where(better[:, None], total_new, total_i)
+        active = idx[(moved > tol) & (gain > 1e-12 * f_i.abs())]
+        if active.numel() == 0:
             break
     return a
 
