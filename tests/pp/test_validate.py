@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
-from hpvade.pp import _validate
+from hpvade.pp import _scan
 from hpvade.pp._validate import InputKeyError, check_bulk, check_reference, check_shared_genes
 
 if TYPE_CHECKING:
@@ -733,12 +733,12 @@ def test_sparse_matrices_are_never_densified(fmt: str, monkeypatch: pytest.Monke
 @pytest.mark.parametrize("chunk", [1, 7, 1 << 22])
 def test_blockwise_scan_matches_numpy(fmt: str, chunk: int, monkeypatch) -> None:
     """The blockwise scan finds the same values and rows whatever the block size."""
-    monkeypatch.setattr(_validate, "_CHUNK", chunk)
+    monkeypatch.setattr(_scan, "_CHUNK", chunk)
     rng = np.random.default_rng(3)
     X = rng.poisson(0.7, size=(13, 9)).astype(np.float64)
     X[2, 4], X[11, 0], X[5, 8], X[7, 7] = np.nan, np.inf, -1.0, 0.5
     M = X if fmt == "dense" else sparse.csr_matrix(X).asformat(fmt)
-    stats = _validate._scan(M)
+    stats = _scan._scan(M)
     finite = X[np.isfinite(X)]
     assert (stats.n_nan, stats.n_inf, stats.n_neg) == (1, 1, 1)
     assert stats.rows("bad").tolist() == [2, 11]

@@ -1,52 +1,32 @@
 """Input checks for the reference and the bulk: every misuse gets an actionable message.
 
 The checks only read the user's AnnData: they never write to ``X``, ``obs``, ``var``,
-``layers`` or anything else, and never densify a whole sparse matrix (sparse matrices are
-scanned through ``.data``, dense ones in blocks of rows). The catalogue of cases and what
-hpvade does for each is in ``docs/input-checks.md``; ``tests/pp/test_validate.py`` has one
-test case per entry.
+``layers`` or anything else, and never densify a whole sparse matrix (the statistics come
+from one blockwise scan, :mod:`._scan`). The catalogue of cases and what hpvade does for
+each is in ``docs/input-checks.md``; ``tests/pp/test_validate.py`` has one test case per
+entry. Whether a bulk has the model's genes is checked in :mod:`._shared_genes`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import warnings
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from anndata.abc import CSCDataset, CSRDataset
 from scipy import sparse
 
-from ._chunks import is_backed, row_sums
+from ._chunks import is_backed
+from ._messages import _N_SHOW, _have, _plural, _show, _warn
+from ._scan import INT_ATOL, SCALED_NEG_FRACTION, _common_total, _looks_log, _scan, _Stats
+from ._shared_genes import check_shared_genes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
-
     from anndata import AnnData
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["InputKeyError", "check_bulk", "check_reference", "check_shared_genes"]
-
-#: non-integer data whose maximum is below this looks log-transformed
-LOG_MAX = 30.0
-#: a value further than this from the nearest integer is a non-integer
-INT_ATOL = 1e-3
-#: at least this fraction of the non-zero values must be non-integers to call data "log"
-LOG_NONINT_FRACTION = 0.5
-#: at least this fraction of negative entries makes data look scaled (z-scored)
-SCALED_NEG_FRACTION = 0.05
-#: values scanned at once (bounds the temporaries of a scan)
-_CHUNK = 1 << 22
-#: how many names an error message shows
-_N_SHOW = 5
-
-_ENSEMBL = re.compile(r"^ENS[A-Z]*G\d{6,}(\.\d+)?$")
-_ENSEMBL_VERSION = re.compile(r"\.\d+$")
-_ENTREZ = re.compile(r"^\d+$")
 
 
 class InputKeyError(KeyError, ValueError):
@@ -59,29 +39,6 @@ class InputKeyError(KeyError, ValueError):
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else ""
-
-
-# ----------------------------------------------------------------------------- helpers
-
-
-def _show(names: Iterable[object], n: int = _N_SHOW) -> str:
-    """Format the first ``n`` names for a message, with an ellipsis when there are more."""
-    names = list(names)
-    shown = ", ".join(repr(str(x)) for x in names[:n])
-    return shown + (", ..." if len(names) > n else "")
-
-
-def _plural(n: int, word: str, plural: str | None = None) -> str:
-    return f"{n} {word if n == 1 else (plural or word + 's')}"
-
-
-def _have(n: int) -> str:
-    return "has" if n == 1 else "have"
-
-
-def _warn(message: str) -> None:
-    # stacklevel 3: the warning points at whoever called check_reference / check_bulk
-    warnings.warn(message, UserWarning, stacklevel=3)
 
 
 def _get_matrix(adata: AnnData, layer: str | None, what: str):
@@ -132,151 +89,6 @@ def _get_matrix(adata: AnnData, layer: str | None, what: str):
     return X, where
 
 
-@dataclass
-class _Stats:
-    """One pass over a matrix: what the checks need, with a few offending rows."""
-
-    n_rows: int
-    n_cols: int
-    integer_dtype: bool
-    n_nan: int = 0
-    n_inf: int = 0
-    n_neg: int = 0
-    n_nonzero: int = 0
-    n_nonint: int = 0
-    vmin: float = 0.0
-    vmax: float = 0.0
-    total: float = 0.0
-    total_sq: float = 0.0
-    nonint_examples: list[float] = field(default_factory=list)
-    bad_rows: list[np.ndarray] = field(default_factory=list)  # rows with NaN/Inf
-    neg_rows: list[np.ndarray] = field(default_factory=list)  # rows with negatives
-    row_sums: np.ndarray | None = None
-
-    @property
-    def n_entries(self) -> int:
-        return self.n_rows * self.n_cols
-
-    @property
-    def mean(self) -> float:
-        return self.total / self.n_entries
-
-    @property
-    def std(self) -> float:
-        return float(np.sqrt(max(self.total_sq / self.n_entries - self.mean**2, 0.0)))
-
-    def rows(self, which: str) -> np.ndarray:
-        parts = self.bad_rows if which == "bad" else self.neg_rows
-        return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
-
-    def update(self, d: np.ndarray, rows_of) -> None:
-        """Fold a block of values ``d`` in; ``rows_of(mask)`` maps a mask over it to rows."""
-        with np.errstate(invalid="ignore"):
-            neg = d < 0  # NaN compares False; -Inf is reported as non-finite first
-        if neg.any():
-            self.n_neg += int(neg.sum())
-            self.neg_rows.append(np.unique(rows_of(neg)))
-        if not self.integer_dtype:
-            finite = np.isfinite(d)
-            if not finite.all():
-                nan = np.isnan(d)
-                self.n_nan += int(nan.sum())
-                self.n_inf += int((~finite & ~nan).sum())
-                self.bad_rows.append(np.unique(rows_of(~finite)))
-                d = d[finite]
-        if d.size == 0:
-            return
-        self.vmin = min(self.vmin, float(d.min()))
-        self.vmax = max(self.vmax, float(d.max()))
-        self.n_nonzero += int(np.count_nonzero(d))
-        self.total += float(d.sum(dtype=np.float64))
-        self.total_sq += float(np.square(d, dtype=np.float64).sum())
-        if not self.integer_dtype:
-            nonint = np.abs(d - np.rint(d)) > INT_ATOL
-            k = int(nonint.sum())
-            if k:
-                self.n_nonint += k
-                if len(self.nonint_examples) < 3:
-                    self.nonint_examples.extend(d[nonint][:3].tolist())
-
-
-def _blocks(X) -> Iterator[tuple[np.ndarray, object]]:
-    """Yield ``(values, rows_of)`` blocks of a CSR/CSC/dense matrix without densifying it.
-
-    Implicit zeros of a sparse matrix are not yielded (they change none of the checks
-    except the mean, which uses the matrix's full size).
-    """
-    if sparse.issparse(X) or isinstance(X, CSRDataset | CSCDataset):
-        # a backed matrix (AnnData read with backed="r") is read from its file in blocks
-        group = X.group if isinstance(X, CSRDataset | CSCDataset) else None
-        data = X.data if group is None else group["data"]
-        indptr = X.indptr if group is None else np.asarray(group["indptr"][...])
-        indices = X.indices if group is None else group["indices"]
-        for start in range(0, data.shape[0], _CHUNK):
-            stop = min(start + _CHUNK, data.shape[0])
-
-            def rows_of(mask, start=start):
-                pos = np.flatnonzero(mask) + start
-                if X.format == "csr":
-                    return np.searchsorted(indptr, pos, side="right") - 1
-                return np.asarray(indices[pos])
-
-            yield np.asarray(data[start:stop]), rows_of
-    else:
-        n_rows, n_cols = X.shape
-        step = max(1, _CHUNK // max(n_cols, 1))
-        for start in range(0, n_rows, step):
-            block = np.asarray(X[start : start + step])
-
-            def rows_of(mask, start=start, n_cols=n_cols):
-                return np.flatnonzero(mask) // n_cols + start
-
-            yield block.ravel(), rows_of
-
-
-def _scan(X) -> _Stats:
-    """Scan a matrix once (blockwise) and collect the statistics the checks need."""
-    n_rows, n_cols = X.shape
-    stats = _Stats(n_rows, n_cols, integer_dtype=np.issubdtype(X.dtype, np.integer))
-    for d, rows_of in _blocks(X):
-        stats.update(d, rows_of)
-    if stats.n_nan == 0 and stats.n_inf == 0:
-        if is_backed(X):
-            stats.row_sums = row_sums(X)
-        elif sparse.issparse(X):
-            stats.row_sums = np.asarray(X.sum(axis=1, dtype=np.float64)).ravel()
-        else:
-            step = max(1, _CHUNK // max(n_cols, 1))
-            stats.row_sums = np.concatenate(
-                [
-                    np.asarray(X[i : i + step]).sum(axis=1, dtype=np.float64)
-                    for i in range(0, n_rows, step)
-                ]
-            )
-    return stats
-
-
-def _common_total(row_sums: np.ndarray | None) -> float | None:
-    """Return the total every non-empty row sums to, if they all share it (normalised data).
-
-    A single row only counts when its total is a power of ten (1, 100, 1e4, 1e6, ...), so
-    that the sum of one log-transformed profile is not mistaken for a normalised total.
-    """
-    if row_sums is None:
-        return None
-    rs = row_sums[row_sums > 0]
-    if rs.size == 0:
-        return None
-    mean = float(rs.mean())
-    if float(rs.max() - rs.min()) > 1e-3 * mean:
-        return None
-    if rs.size == 1:
-        lg = np.log10(mean)
-        if abs(lg - round(lg)) > 1e-4:
-            return None
-    return mean
-
-
 def _check_finite(stats: _Stats, obs_names: pd.Index, what: str, unit: str) -> None:
     if stats.n_nan or stats.n_inf:
         rows = stats.rows("bad")
@@ -313,11 +125,6 @@ def _check_negative(stats: _Stats, obs_names: pd.Index, what: str, unit: str) ->
         f"{where if rows.size else ''}; expression values cannot be negative.{hint} Pass "
         f"{linear}."
     )
-
-
-def _looks_log(stats: _Stats) -> bool:
-    frac = stats.n_nonint / max(stats.n_nonzero, 1)
-    return stats.vmax < LOG_MAX and frac >= LOG_NONINT_FRACTION
 
 
 def _integer_layers_hint(adata: AnnData, layer: str | None) -> str:
@@ -644,158 +451,3 @@ def check_bulk(adata: AnnData, *, layer: str | None = None, warn_single: bool = 
     kind = "counts" if stats.n_nonint == 0 else "relative"
     logger.debug("bulk OK: %d samples x %d genes, %s", adata.n_obs, adata.n_vars, kind)
     return kind
-
-
-# ----------------------------------------------------------------------- shared genes
-
-
-def _id_style(names: pd.Index) -> str:
-    """Say what a gene list looks like: Ensembl IDs (with/without version), Entrez, symbols."""
-    sample = pd.Index(names[:1000]).astype(str)
-    if len(sample) == 0:
-        return "empty"
-    ens = sample.str.match(_ENSEMBL.pattern)
-    if ens.mean() > 0.5:
-        versioned = sample[ens].str.contains(_ENSEMBL_VERSION.pattern).mean() > 0.5
-        return "Ensembl IDs with version suffixes" if versioned else "Ensembl IDs"
-    if sample.str.match(_ENTREZ.pattern).mean() > 0.5:
-        return "Entrez IDs (numbers)"
-    upper = (sample == sample.str.upper()).mean()
-    if upper > 0.8:
-        return "upper-case gene symbols (human-style)"
-    if (
-        sample.str[:1].str.isupper() & (sample.str[1:] == sample.str[1:].str.lower())
-    ).mean() > 0.5:
-        return "capitalised gene symbols (mouse-style)"
-    return "gene symbols"
-
-
-def check_shared_genes(
-    bulk_genes: Iterable[str],
-    model_genes: Iterable[str],
-    *,
-    min_shared: int = 100,
-    min_fraction: float = 0.5,
-    bulk_obs_names: Iterable[str] | None = None,
-    warn_missing: bool = True,
-) -> pd.Index:
-    """Check that a bulk has enough of the model's genes, and explain a mismatch.
-
-    At least ``min(min_shared, len(model_genes))`` genes and ``min_fraction`` of the model's
-    genes must be in the bulk. When too few are, the error shows how many are shared, a
-    few names from each side, and what the mismatch looks like (Ensembl IDs vs symbols,
-    Ensembl version suffixes, human vs mouse capitalisation, a transposed bulk). When
-    enough are shared but some are missing, a warning gives the count.
-
-    Parameters
-    ----------
-    bulk_genes
-        Gene names of the bulk (``bulk.var_names``).
-    model_genes
-        Gene names of the model (the reference's selected genes).
-    min_shared
-        Fewest shared genes accepted (capped at the number of model genes).
-    min_fraction
-        Smallest fraction of the model's genes that must be in the bulk.
-    bulk_obs_names
-        The bulk's sample names, if available: used to recognise a transposed bulk.
-    warn_missing
-        Warn when some model genes are missing (pass ``False`` when the caller warns itself,
-        saying how it handles them).
-
-    Returns
-    -------
-    pandas.Index
-        The shared genes, in the model's order.
-
-    Examples
-    --------
-    >>> from hpvade.pp import check_shared_genes
-    >>> check_shared_genes(["CD3E", "MS4A1", "LYZ"], ["MS4A1", "CD3E"], min_shared=2)
-    Index(['MS4A1', 'CD3E'], dtype='object')
-
-    Raises
-    ------
-    ValueError
-        Too few shared genes.
-
-    Warns
-    -----
-    UserWarning
-        Some of the model's genes are missing from the bulk (when ``warn_missing``).
-    """
-    bulk = pd.Index([str(g) for g in bulk_genes])
-    model = pd.Index([str(g) for g in model_genes])
-    if len(model) == 0:
-        raise ValueError("The model has no genes to match the bulk against.")
-    shared = model[model.isin(bulk)]
-    need = min(int(min_shared), len(model))
-    frac = len(shared) / len(model)
-    if len(shared) < need or frac < min_fraction:
-        only_model = model[~model.isin(bulk)]
-        only_bulk = bulk[~bulk.isin(model)]
-        message = (
-            f"Only {len(shared)} of the model's {len(model)} genes ({frac:.0%}) are among the "
-            f"bulk's {len(bulk)} genes; hpvade needs at least {need} and {min_fraction:.0%}. "
-            f"Reference genes: [{_show(only_model)}]; bulk genes: [{_show(only_bulk)}]."
-        )
-        hints = _diagnose_mismatch(model, bulk, len(shared), bulk_obs_names)
-        if not hints:
-            hints = (
-                " If the bulk measures fewer genes (e.g. a panel), select the model's genes "
-                "among the shared ones: pass the bulk before training, HPVADE(ref, bulk=bulk) "
-                "or model.train(bulk=bulk)."
-            )
-        raise ValueError(message + hints)
-    missing = len(model) - len(shared)
-    if missing and warn_missing:
-        _warn(
-            f"{missing} of the model's {len(model)} genes are missing from the bulk (e.g. "
-            f"{_show(model[~model.isin(bulk)])}); only the {len(shared)} shared genes "
-            "carry information about the bulk."
-        )
-    return shared
-
-
-def _diagnose_mismatch(
-    model: pd.Index, bulk: pd.Index, n_shared: int, bulk_obs_names: Iterable[str] | None
-) -> str:
-    hints = []
-    if bulk_obs_names is not None:
-        obs = pd.Index([str(x) for x in bulk_obs_names])
-        n_obs_shared = int(model.isin(obs).sum())
-        if n_obs_shared > n_shared:
-            hints.append(
-                f"The bulk looks transposed (genes in rows): {n_obs_shared} of its sample "
-                "names are model genes. Pass `bulk.T` (samples x genes)."
-            )
-    style_m, style_b = _id_style(model), _id_style(bulk)
-    family = {
-        s: s.split(" ")[0] if s.startswith(("Ensembl", "Entrez")) else "symbol"
-        for s in (style_m, style_b)
-    }
-    if not hints and family[style_m] != family[style_b]:
-        hints.append(
-            f"Reference genes look like {style_m}, bulk genes look like {style_b}: convert "
-            "one side (AnnData objects often keep the other identifier in a var column, e.g. "
-            "`bulk.var_names = bulk.var['gene_symbols']`, or map with a gene annotation such "
-            "as pybiomart or mygene)."
-        )
-    strip = lambda idx: idx.str.replace(_ENSEMBL_VERSION.pattern, "", regex=True)  # noqa: E731
-    if "Ensembl" in style_m or "Ensembl" in style_b:
-        n_strip = int(strip(model).isin(strip(bulk)).sum())
-        if n_strip > n_shared:
-            hints.append(
-                f"{n_strip} genes match once the Ensembl version suffix ('.12') is removed "
-                f"(reference genes look like {style_m}, bulk genes look like {style_b}): "
-                "strip it on both sides, e.g. `bulk.var_names = "
-                "bulk.var_names.str.replace(r'\\.\\d+$', '', regex=True)`."
-            )
-    n_case = int(model.str.upper().isin(bulk.str.upper()).sum())
-    if n_case > n_shared and n_case > 0.5 * len(model):
-        hints.append(
-            f"{n_case} genes match when case is ignored (reference genes look like {style_m}, "
-            f"bulk genes look like {style_b}): are the reference and the bulk from the same "
-            "species? Map orthologues, or fix the case if it is a formatting difference."
-        )
-    return (" " + " ".join(hints)) if hints else ""
