@@ -18,7 +18,15 @@ from scipy import sparse
 
 import hpvade
 import hpvade.pp._chunks as chunks
-from hpvade.pp._genes import _columns, _row_sums, normalize_cpm, type_means, type_profiles
+from hpvade.pp import _scan
+from hpvade.pp._genes import (
+    _columns,
+    _columns_and_row_sums,
+    _row_sums,
+    normalize_cpm,
+    type_means,
+    type_profiles,
+)
 
 STORAGES = ["csr", "csc", "dense", "backed-csr", "backed-csc", "backed-dense"]
 
@@ -65,6 +73,11 @@ def test_blocks_match_the_whole_matrix(tmp_path, small_blocks, storage):
     cols = np.array([7, 3, 250, 0, 42])  # any order
     np.testing.assert_array_equal(_columns(X, cols).toarray(), dense[:, cols])
     np.testing.assert_array_equal(_columns(X, [5, 5, 1]).toarray(), dense[:, [5, 5, 1]])
+    for idx in (cols, np.array([5, 5, 1])):  # one read for the columns and the row sums
+        fused, totals = _columns_and_row_sums(X, idx)
+        np.testing.assert_array_equal(fused.toarray(), dense[:, idx])
+        np.testing.assert_array_equal(totals, dense.sum(axis=1))
+    np.testing.assert_array_equal(_scan._scan(X).row_sums, dense.sum(axis=1))
 
     detected, means = _old_select(mem, 100)
     new = chunks.type_cpm_means(X, codes, 4, cols=detected, log1p=True)

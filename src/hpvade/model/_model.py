@@ -20,8 +20,7 @@ from .._constants import (
     LAMBDA_PROTO,
 )
 from ..pp._genes import (
-    _columns,
-    _row_sums,
+    _columns_and_row_sums,
     match_genes,
     select_genes,
     type_profiles,
@@ -205,7 +204,8 @@ class HPVADE(BulkMixin, GenerativeMixin, CellMixin, UnsupervisedTrainingMixin, B
                 "was trained on."
             )
         codes = np.asarray(self.adata_manager.get_from_registry(REGISTRY_KEYS.LABELS_KEY)).ravel()
-        out = (_columns(X, positions), codes.astype(np.int64), _row_sums(X), positions)
+        columns, libsize = _columns_and_row_sums(X, positions)
+        out = (columns, codes.astype(np.int64), libsize, positions)
         self._counts_cache = (key, out)
         return out
 

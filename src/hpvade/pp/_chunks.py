@@ -134,17 +134,25 @@ def type_cpm_means(
     return sums.reshape(n_types, n_out)
 
 
-def columns_csr(X, cols: np.ndarray, *, block_nnz: int | None = None) -> sparse.csr_matrix:
+def columns_csr(
+    X, cols: np.ndarray, *, block_nnz: int | None = None, row_totals: bool = False
+) -> sparse.csr_matrix | tuple[sparse.csr_matrix, np.ndarray]:
     """Columns ``cols`` of ``X`` as a float32 CSR matrix, filled block by block.
 
     Two passes: the first counts each row's values over ``cols``, the second writes them
-    into arrays allocated once, so the peak is the result plus one block.
+    into arrays allocated once, so the peak is the result plus one block. With
+    ``row_totals``, the first pass also sums each row over all columns (as
+    :func:`row_sums` does), and ``(matrix, totals)`` is returned: a backed file is then
+    read twice, not three times.
     """
     col_map, n_out = _column_map(X.shape[1], cols)
     n_rows = X.shape[0]
     per_row = np.zeros(n_rows, dtype=np.int64)
-    for r, c, _ in entry_blocks(X, block_nnz=block_nnz):
+    totals = np.zeros(n_rows, dtype=np.float64) if row_totals else None
+    for r, c, v in entry_blocks(X, block_nnz=block_nnz):
         per_row += np.bincount(r[col_map[c] >= 0], minlength=n_rows)
+        if totals is not None:
+            totals += np.bincount(r, weights=v, minlength=n_rows)
     indptr = np.concatenate([[0], np.cumsum(per_row)])
     nnz = int(indptr[-1])
     idx_dtype = np.int32 if max(nnz, n_out) < np.iinfo(np.int32).max else np.int64
@@ -165,4 +173,4 @@ def columns_csr(X, cols: np.ndarray, *, block_nnz: int | None = None) -> sparse.
     out = sparse.csr_matrix((data, indices, indptr.astype(idx_dtype)), shape=(n_rows, n_out))
     out.has_sorted_indices = False
     out.sort_indices()
-    return out
+    return out if totals is None else (out, totals)

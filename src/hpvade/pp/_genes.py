@@ -50,6 +50,18 @@ def _row_sums(X) -> np.ndarray:
     return np.asarray(X.sum(axis=1), dtype=np.float64).ravel()
 
 
+def _columns_and_row_sums(X, idx: np.ndarray) -> tuple[sparse.csr_matrix, np.ndarray]:
+    """``(_columns(X, idx), _row_sums(X))``; a backed matrix is read twice for both, not thrice."""
+    if not is_backed(X):
+        return _columns(X, idx), _row_sums(X)
+    idx = np.asarray(idx)
+    uniq, inverse = np.unique(idx, return_inverse=True)
+    if uniq.size == idx.size:
+        return columns_csr(X, idx, row_totals=True)
+    cols, totals = columns_csr(X, uniq, row_totals=True)
+    return cols[:, inverse], totals  # repeated columns: read once, then repeated
+
+
 def normalize_cpm(X, *, target_sum: float = CPM_SCALE) -> np.ndarray | sparse.csr_matrix:
     """Scale each row of ``X`` to sum to ``target_sum`` (counts per million by default).
 
