@@ -242,6 +242,30 @@ def test_history_has_every_loss_term_per_epoch(trained):
     assert bulk_loss[-1] < bulk_loss[0] / 2
 
 
+def test_early_stopping_on_the_validation_pseudobulk_loss(synthetic_data):
+    """scvi-tools' early stopping works on hpvade's validation pseudo-bulk loss."""
+    ref, bulk = synthetic_data
+    ref = ref.copy()
+    scvi.settings.seed = 0
+    hpvade.HPVADE.setup_anndata(ref, labels_key="cell_type")
+    model = hpvade.HPVADE(ref)
+    model.train(
+        bulk=bulk,
+        max_epochs=200,
+        train_size=0.9,
+        early_stopping=True,
+        early_stopping_monitor="loss_bulk_validation",
+        early_stopping_patience=2,
+        early_stopping_min_delta=1e-4,
+        **TRAIN_KW,
+    )
+    curve = model.history["loss_bulk_validation"].to_numpy().ravel()
+    assert 3 <= curve.size < 200  # stopped by the criterion, not by max_epochs
+    assert curve[-1] < curve[0]
+    p = model.get_proportions(bulk, key_added=None)
+    assert np.allclose(p.sum(axis=1), 1.0)
+
+
 def test_first_batch_diagnostics(trained):
     model, _, _ = trained
     fb = model.diagnostics_["first_batch"]

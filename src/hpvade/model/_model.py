@@ -440,7 +440,11 @@ class HPVADE(BulkMixin, GenerativeMixin, CellMixin, UnsupervisedTrainingMixin, B
             Layer of ``bulk`` with the values; ``None`` uses ``bulk.X``.
         max_epochs
             Number of epochs of ``steps_per_epoch`` steps each. The default (6 x 20 = 120
-            steps) costs the same for any size of reference.
+            steps) costs the same for any size of reference. To stop on the validation
+            pseudo-bulk loss instead, hold out cells and use scvi-tools' early stopping with
+            a larger ``max_epochs``: ``train_size=0.9, early_stopping=True,
+            early_stopping_monitor="loss_bulk_validation"`` (``early_stopping_patience``,
+            ``early_stopping_min_delta`` as in :class:`~scvi.train.Trainer`).
         lr
             Learning rate of Adam.
         batch_size
