@@ -20,10 +20,8 @@ maps to; a sum of types has no interval), and, on the ``state`` pseudo-bulks, ho
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import anndata as ad
@@ -31,7 +29,6 @@ import numpy as np
 import pandas as pd
 import scanpy as sc
 import scvi
-import torch
 from scipy import sparse
 
 import hpvade
@@ -166,10 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=None, help="shared/data for real sets")
     parser.add_argument("--sets", default="finotello,hoek,monaco,cellbench")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    for name in ("lightning", "lightning.pytorch", "scvi", "hpvade"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    torch.set_num_threads(1)
+    R.quiet_in_process()
 
     ref = hpvade.data.pbmc3k_reference()
     train_ref, held = split(ref)

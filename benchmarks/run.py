@@ -127,6 +127,20 @@ METHODS: dict[str, Method] = {
 
 # ------------------------------------------------------------------------------ sets
 
+
+def quiet_in_process() -> None:
+    """Set up a benchmark that runs hpvade in this process: one torch thread, no warnings,
+    no Lightning or scvi-tools chatter (generative.py, speed.py, unknown.py)."""
+    import warnings
+
+    import torch
+
+    warnings.filterwarnings("ignore")
+    for name in ("lightning", "lightning.pytorch", "scvi", "hpvade"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    torch.set_num_threads(1)
+
+
 PBMC_MAP = {
     "Naive CD4 T": "CD4_T",
     "Memory CD4 T": "CD4_T",

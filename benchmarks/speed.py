@@ -12,16 +12,13 @@ times of ``run.py`` include them. Medians of ``--repeats`` runs, each on fresh c
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import scvi
-import torch
 
 import hpvade
 
@@ -50,10 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sets", default="finotello,hoek,monaco,cellbench,pseudobulk")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    for name in ("lightning", "lightning.pytorch", "scvi", "hpvade"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    torch.set_num_threads(1)
+    R.quiet_in_process()
     rows = []
     for name in [s for s in args.sets.split(",") if s]:
         s = R.load_set(name, args.data)

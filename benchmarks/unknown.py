@@ -25,20 +25,18 @@ one most on average.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-import warnings
 from pathlib import Path
 
 import anndata as ad
 import numpy as np
 import pandas as pd
-import torch
 from scipy import sparse
 
 import hpvade
 
 sys.path.insert(0, str(Path(__file__).parent))
+import run as R
 from generative import split, train
 
 HERE = Path(__file__).parent
@@ -122,10 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True, help="shared/data (CellBench cells)")
     parser.add_argument("--missing", default="B,NK,CD14+ Mono", help="types to leave out")
     args = parser.parse_args(argv)
-    warnings.filterwarnings("ignore")
-    for name in ("lightning", "lightning.pytorch", "scvi", "hpvade"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    torch.set_num_threads(1)
+    R.quiet_in_process()
     ref = hpvade.data.pbmc3k_reference()
     train_ref, held = split(ref)
     rows = []
