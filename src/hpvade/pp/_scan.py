@@ -13,7 +13,7 @@ import numpy as np
 from anndata.abc import CSCDataset, CSRDataset
 from scipy import sparse
 
-from ._chunks import is_backed
+from ._chunks import is_backed, row_sums
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -135,20 +135,17 @@ def _blocks(X) -> Iterator[tuple[np.ndarray, object]]:
 def _scan(X) -> _Stats:
     """Scan a matrix once (blockwise) and collect the statistics the checks need.
 
-    A backed matrix's row sums are summed in the same pass (its file is read once); an
-    in-memory one's are summed afterwards.
+    The row sums take a second pass (for a backed matrix, a second read of its file: with
+    the file in the page cache that is faster than mapping every value of the first pass
+    to its row).
     """
     n_rows, n_cols = X.shape
     stats = _Stats(n_rows, n_cols, integer_dtype=np.issubdtype(X.dtype, np.integer))
-    sums = np.zeros(n_rows, dtype=np.float64) if is_backed(X) else None
     for d, rows_of in _blocks(X):
         stats.update(d, rows_of)
-        if sums is not None:
-            rows = rows_of(np.ones(d.size, dtype=bool))
-            sums += np.bincount(rows, weights=d.astype(np.float32), minlength=n_rows)
     if stats.n_nan == 0 and stats.n_inf == 0:
-        if sums is not None:
-            stats.row_sums = sums
+        if is_backed(X):
+            stats.row_sums = row_sums(X)
         elif sparse.issparse(X):
             stats.row_sums = np.asarray(X.sum(axis=1, dtype=np.float64)).ravel()
         else:
