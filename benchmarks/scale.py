@@ -94,8 +94,11 @@ def _generate(cfg: dict) -> dict:
     )
     p = rng.dirichlet(np.ones(N_TYPES), size=cfg["bulks"])
     noise = np.exp(0.3 * rng.standard_normal(cfg["genes"]))
+    X = np.empty((cfg["bulks"], cfg["genes"]), dtype=np.float32)
+    for i in range(0, cfg["bulks"], 10_000):  # float32 rows in blocks: 100k bulks fit in 8 GB
+        X[i : i + 10_000] = 1e6 * (p[i : i + 10_000] @ profiles) * noise
     bulk = ad.AnnData(
-        (1e6 * (p @ profiles) * noise).astype(np.float32),
+        X,
         obs=pd.DataFrame(index=[f"s{i}" for i in range(cfg["bulks"])]),
         var=pd.DataFrame(index=[f"g{i}" for i in range(cfg["genes"])]),
     )
