@@ -37,11 +37,17 @@ def _columns(X, idx: np.ndarray) -> sparse.csr_matrix:
     """
     if sparse.issparse(X):
         return sparse.csr_matrix(X[:, idx], dtype=np.float32)
+    return _read_columns(X, idx, row_totals=False)
+
+
+def _read_columns(X, idx: np.ndarray, *, row_totals: bool):
+    """:func:`~hpvade.pp._chunks.columns_csr` of ``idx`` in their order, repeats allowed."""
     idx = np.asarray(idx)
     uniq, inverse = np.unique(idx, return_inverse=True)
     if uniq.size == idx.size:
-        return columns_csr(X, idx)
-    return columns_csr(X, uniq)[:, inverse]  # repeated columns: read once, then repeated
+        return columns_csr(X, idx, row_totals=row_totals)
+    out = columns_csr(X, uniq, row_totals=row_totals)  # repeated columns: read once
+    return (out[0][:, inverse], out[1]) if row_totals else out[:, inverse]
 
 
 def _row_sums(X) -> np.ndarray:
@@ -54,12 +60,7 @@ def _columns_and_row_sums(X, idx: np.ndarray) -> tuple[sparse.csr_matrix, np.nda
     """``(_columns(X, idx), _row_sums(X))``; a backed matrix is read twice for both, not thrice."""
     if not is_backed(X):
         return _columns(X, idx), _row_sums(X)
-    idx = np.asarray(idx)
-    uniq, inverse = np.unique(idx, return_inverse=True)
-    if uniq.size == idx.size:
-        return columns_csr(X, idx, row_totals=True)
-    cols, totals = columns_csr(X, uniq, row_totals=True)
-    return cols[:, inverse], totals  # repeated columns: read once, then repeated
+    return _read_columns(X, idx, row_totals=True)
 
 
 def normalize_cpm(X, *, target_sum: float = CPM_SCALE) -> np.ndarray | sparse.csr_matrix:
