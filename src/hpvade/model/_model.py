@@ -31,6 +31,7 @@ from ._cellmixin import CellMixin
 from ._data import HPVADEDataSplitter
 from ._generative import GenerativeMixin
 from ._module import HPVADEModule
+from ._params import ParamsMixin
 from ._simulate import PseudobulkSimulator
 from ._trainingplan import HPVADETrainingPlan
 
@@ -42,7 +43,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-class HPVADE(BulkMixin, GenerativeMixin, CellMixin, UnsupervisedTrainingMixin, BaseModelClass):
+class HPVADE(
+    BulkMixin, ParamsMixin, GenerativeMixin, CellMixin, UnsupervisedTrainingMixin, BaseModelClass
+):
     """HP-VaDE: cell-type proportions of bulk RNA-seq from a labelled single-cell reference.
 
     A Variational Deep Embedding of the reference cells (a VAE whose prior has one Gaussian
