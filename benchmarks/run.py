@@ -56,9 +56,15 @@ def _import_benchmark():
         logger.warning("`import hpvade` failed (%s); loading hpvade.benchmark standalone", err)
         pkg = types.ModuleType("hpvade_benchmark_standalone")
         src = ROOT / "src" / "hpvade" / "benchmark"
-        for name in ("_metrics", "_pseudobulk"):
-            spec = importlib.util.spec_from_file_location(f"_hpv_{name}", src / f"{name}.py")
+        # a package of its own, so that _bootstrap's relative import of _metrics resolves
+        pkg.__path__ = [str(src)]
+        sys.modules[pkg.__name__] = pkg
+        for name in ("_metrics", "_bootstrap", "_pseudobulk"):
+            spec = importlib.util.spec_from_file_location(
+                f"{pkg.__name__}.{name}", src / f"{name}.py"
+            )
             mod = importlib.util.module_from_spec(spec)
+            sys.modules[spec.name] = mod
             spec.loader.exec_module(mod)
             for attr in mod.__all__:
                 setattr(pkg, attr, getattr(mod, attr))

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from hpvade.benchmark import bootstrap, ccc, evaluate, map_labels, pearson, truth_from_obs
-from hpvade.benchmark._metrics import _resampled_metrics
+from hpvade.benchmark._bootstrap import _resampled_metrics
 
 
 def _r(x, y):

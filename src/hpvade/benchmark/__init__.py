@@ -5,7 +5,8 @@ The comparison harness with the peer methods lives outside the package, in
 """
 
 from ._baselines import nnls_typemeans, typemean
-from ._metrics import bootstrap, ccc, evaluate, map_labels, pearson, truth_from_obs
+from ._bootstrap import bootstrap
+from ._metrics import ccc, evaluate, map_labels, pearson, truth_from_obs
 from ._pseudobulk import pseudobulk, split_reference
 
 __all__ = [
