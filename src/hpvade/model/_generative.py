@@ -16,6 +16,7 @@ from ._bulkmixin import _mudata_modalities
 from ._intervals import (
     N_DRAWS,
     calibrate,
+    expression_components,
     gene_draws,
     half_width,
     posterior_draws,
@@ -46,12 +47,11 @@ class GenerativeMixin:
         keep = self._reference_sample()
         order = np.concatenate(keep)
         codes = np.concatenate([np.full(idx.size, c) for c, idx in enumerate(keep)])
-        with torch.inference_mode():
-            latent = self._cell_outputs(None, order, None, "q_m")
         Xg, _, libsize, _ = self._reference_counts(self.genes_)
         X, lib = Xg[order], np.asarray(libsize)[order]
+        states = expression_components(X, seed=0)
         n_types = len(self.cell_types_)
-        draws = state_signatures(X, codes, latent, n_types, n_draws=N_DRAWS, seed=0)
+        draws = state_signatures(X, codes, states, n_types, n_draws=N_DRAWS, seed=0)
         base, _ = type_profiles(X, lib, codes, n_types)
         sig = self.module.signature.detach().cpu().double().numpy()
         draws = sig[None] * (draws + 1.0) / (base[None] + 1.0)  # pseudo-count of 1 CPM
@@ -59,7 +59,7 @@ class GenerativeMixin:
         self._intervals_cache = {
             "signatures": draws,
             "reweight": gene_draws(len(self.genes_), N_DRAWS, seed=1),
-            "scores": calibrate(X, lib, codes, latent, n_types, seed=0),
+            "scores": calibrate(X, lib, codes, states, n_types, seed=0),
         }
         return self._intervals_cache
 

@@ -4,8 +4,9 @@ Each sample's spread comes from refitting it under draws of what the bulk model 
 uncertain (:func:`posterior_draws`):
 
 - **cell states**: each draw replaces every type's profile by the mean of one local state of
-  the type (a random cell of the type and its nearest neighbours in the VaDE latent space,
-  a quarter of the type's cells), so a sample may hold any state the reference spans;
+  the type (a random cell of the type and its nearest neighbours on the principal
+  components of the cells' log expression, :func:`expression_components`, a quarter of the
+  type's cells), so a sample may hold any state the reference spans;
 - **genes**: each draw reweights the genes by independent Exp(1) weights (a Bayesian
   bootstrap over genes), for the gene-wise misfit that the platform scale does not absorb.
 
@@ -26,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from scipy import sparse
+from scipy.sparse.linalg import LinearOperator, svds
 
 from .._constants import CPM_SCALE
 from ..pp._genes import type_profiles
@@ -33,8 +35,10 @@ from ._bulk import fit_samples, solve_simplex
 
 #: posterior draws per sample
 N_DRAWS = 30
-#: a local state: this share of the type's cells nearest a random one in the latent space
+#: a local state: this share of the type's cells nearest a random one on the components
 STATE_FRACTION = 0.25
+#: principal components of the cells' log expression that place them in states
+N_COMPONENTS = 20
 #: floor added to each sample's spread (a fraction); keeps intervals open at the simplex's edge
 DELTA = 0.01
 #: the solver's limits for a draw (its spread needs 1e-3, not the point fit's 1e-6)
@@ -52,6 +56,37 @@ def _cpm_rows(X) -> sparse.csr_matrix:
     return sparse.diags(CPM_SCALE / np.where(total > 0, total, 1.0)) @ X
 
 
+def expression_components(X, n_comps: int = N_COMPONENTS, *, seed: int = 0) -> np.ndarray:
+    """The cells' first ``n_comps`` principal components of log expression (cells x comps).
+
+    Each cell's counts ``X`` (cells x genes, sparse) are scaled to the cells' median total
+    and log1p-transformed; the components are those of the centred matrix, found by a
+    truncated SVD that centres implicitly, so ``X`` is never densified. Cells close on them
+    share an expression state, which the VaDE latent space, trained to separate the types,
+    does not follow within a type.
+    """
+    X = sparse.csr_matrix(X, dtype=np.float64)
+    total = np.asarray(X.sum(axis=1)).ravel()
+    target = np.median(total[total > 0]) if (total > 0).any() else 1.0
+    L = (sparse.diags(target / np.where(total > 0, total, 1.0)) @ X).log1p().tocsr()
+    n, g = L.shape
+    k = min(n_comps, min(n, g) - 1)
+    if k < 1:
+        return np.zeros((n, 1))
+    mu = np.asarray(L.mean(axis=0)).ravel()
+    ones = np.ones(n)
+    op = LinearOperator(
+        (n, g),
+        matvec=lambda v: L @ v - mu @ v,
+        rmatvec=lambda u: L.T @ u - mu * u.sum(),
+        matmat=lambda v: L @ v - np.outer(ones, mu @ v),
+        rmatmat=lambda u: L.T @ u - np.outer(mu, u.sum(axis=0)),
+        dtype=np.float64,
+    )
+    u, s, _ = svds(op, k=k, random_state=seed)
+    return u * s
+
+
 def _local_state(z: np.ndarray, anchor: int, n: int) -> np.ndarray:
     """Indices (into ``z``) of the ``n`` cells nearest ``z[anchor]``."""
     d = ((z - z[anchor]) ** 2).sum(axis=1)
@@ -59,12 +94,12 @@ def _local_state(z: np.ndarray, anchor: int, n: int) -> np.ndarray:
 
 
 def state_signatures(
-    X, codes: np.ndarray, latent: np.ndarray, n_types: int, *, n_draws: int, seed: int
+    X, codes: np.ndarray, states: np.ndarray, n_types: int, *, n_draws: int, seed: int
 ) -> np.ndarray:
     """``n_draws`` signatures (draws x genes x types, CPM), each type at one local state.
 
     ``X`` holds the cells' counts over the model's genes, ``codes`` their types and
-    ``latent`` their positions in the latent space.
+    ``states`` their positions in expression (:func:`expression_components`).
     """
     rng = np.random.default_rng(seed)
     cpm = _cpm_rows(X)
@@ -73,7 +108,7 @@ def state_signatures(
         idx = np.flatnonzero(codes == c)
         if idx.size == 0:
             continue
-        z = latent[idx]
+        z = states[idx]
         n = max(1, int(round(STATE_FRACTION * idx.size)))
         for k in range(n_draws):
             cells = idx[_local_state(z, int(rng.integers(idx.size)), n)]
@@ -137,7 +172,7 @@ def spread(p: np.ndarray, draws: np.ndarray) -> np.ndarray:
 
 
 def calibrate(
-    X, libsize: np.ndarray, codes: np.ndarray, latent: np.ndarray, n_types: int, *, seed: int
+    X, libsize: np.ndarray, codes: np.ndarray, states: np.ndarray, n_types: int, *, seed: int
 ) -> np.ndarray:
     """Conformity scores ``|p - truth| / spread`` on pseudo-bulks of held-out reference cells.
 
@@ -156,7 +191,7 @@ def calibrate(
     a_idx, b_idx = np.flatnonzero(half), np.flatnonzero(~half)
     sig, mrna = type_profiles(X[a_idx], libsize[a_idx], codes[a_idx], n_types)
     draws_sig = state_signatures(
-        X[a_idx], codes[a_idx], latent[a_idx], n_types, n_draws=N_DRAWS, seed=seed + 1
+        X[a_idx], codes[a_idx], states[a_idx], n_types, n_draws=N_DRAWS, seed=seed + 1
     )
     by_type = [b_idx[codes[b_idx] == c] for c in range(n_types)]
     bulks = np.zeros((N_CALIBRATION, X.shape[1]))
@@ -170,7 +205,7 @@ def calibrate(
             if counts[c] == 0:
                 continue
             n = max(1, int(round(STATE_FRACTION * idx.size)))  # a state as the draws see it
-            pool = idx[_local_state(latent[idx], int(rng.integers(idx.size)), n)]
+            pool = idx[_local_state(states[idx], int(rng.integers(idx.size)), n)]
             bulks[i] += np.asarray(X[rng.choice(pool, counts[c])].sum(axis=0)).ravel()
         truth[i] = counts / counts.sum()
     cpm = bulks * (CPM_SCALE / bulks.sum(axis=1, keepdims=True))
