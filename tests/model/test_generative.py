@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import sparse
 
 import hpvade
-from hpvade.model._intervals import half_width, quantile_key
+from hpvade.model._intervals import _local_state, expression_components, half_width, quantile_key
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,40 @@ def test_quantile_keys():
     assert quantile_key(0.95) == "q95"
     assert quantile_key(0.5) == "q50"
     assert quantile_key(0.025) == "q2.5"
+
+
+def _two_states(seed: int = 0):
+    """Counts of 200 cells of one type in two states: 40 genes differ 4-fold between them."""
+    rng = np.random.default_rng(seed)
+    base = rng.gamma(1.0, 2.0, 300)
+    a, b = base.copy(), base.copy()
+    a[:40] *= 4.0
+    b[40:80] *= 4.0
+    state = np.repeat([0, 1], 100)
+    mean = np.where(state[:, None] == 0, a, b)
+    lib = rng.uniform(0.5, 2.0, 200)[:, None]  # library sizes vary 4-fold, as in cells
+    return sparse.csr_matrix(rng.poisson(mean * lib).astype(np.float64)), state
+
+
+def test_expression_components_are_the_dense_pca():
+    X, _ = _two_states()
+    z = expression_components(X, 5, seed=0)
+    total = np.asarray(X.sum(axis=1)).ravel()
+    L = np.log1p(X.toarray() * (np.median(total) / total[:, None]))
+    u, s, _ = np.linalg.svd(L - L.mean(axis=0), full_matrices=False)
+    dense = u[:, :5] * s[:5]
+    # the same up to the sign of each component: compare the distances between cells
+    d = ((z[:, None] - z[None]) ** 2).sum(-1)
+    d_dense = ((dense[:, None] - dense[None]) ** 2).sum(-1)
+    np.testing.assert_allclose(d, d_dense, rtol=1e-6, atol=1e-8)
+
+
+def test_local_states_on_the_components_keep_to_one_state():
+    X, state = _two_states()
+    z = expression_components(X, 5, seed=0)
+    for anchor in (3, 150):
+        cells = _local_state(z, anchor, 50)
+        assert (state[cells] == state[anchor]).mean() > 0.95
 
 
 def test_conformal_multiplier_is_the_score_quantile():
