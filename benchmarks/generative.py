@@ -10,9 +10,10 @@ never from the model's decoder, in three scenarios:
   the held-out cells), as a donor's state would.
 
 Printed: the coverage and mean width of the 90% intervals (``quantiles=(0.05, 0.95)``) per
-scenario and on the real sets under ``--data`` (only truth columns that one model type
-maps to; a sum of types has no interval), and, on the ``state`` pseudo-bulks, how well
-``get_cell_type_expression`` recovers each type's true expression in each sample.
+scenario (and per type on the pseudo-bulks) and on the real sets under ``--data`` (only
+truth columns that one model type maps to; a sum of types has no interval), and, on the
+``state`` pseudo-bulks, how well ``get_cell_type_expression`` recovers each type's true
+expression in each sample.
 
     python benchmarks/generative.py --data ../shared/data
 """
@@ -121,6 +122,13 @@ def coverage(bulk, truth, mapping, kind) -> tuple[float, float, int, float]:
     return float(hits.mean()), float(widths.mean()), int(hits.size), kind
 
 
+def coverage_per_type(bulk, truth) -> pd.Series:
+    """Coverage of the 90% intervals per cell type (every column of ``truth`` is a type)."""
+    lo, hi = (bulk.obsm[f"hpvade_proportions_q{round(100 * q):02d}"] for q in LEVEL)
+    t = truth.reindex(index=lo.index, columns=lo.columns)
+    return ((t >= lo - 1e-9) & (t <= hi + 1e-9)).mean()
+
+
 def expression_r(model, bulk, parts, min_umis=20_000) -> pd.DataFrame:
     """Per type: median over bulks of the Pearson r over the model's genes between the
     inferred and the true change of log CPM from the type's mean (the type mean itself has
@@ -168,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ref = hpvade.data.pbmc3k_reference()
     train_ref, held = split(ref)
     sub = subclusters(held)
-    rows, expr_table = [], None
+    rows, expr_table, per_type = [], None, {}
     for scenario in ("plain", "platform", "state"):
         bulk, truth, parts = pseudobulks(held, scenario=scenario, sub=sub)
         model = train(train_ref, bulk)
@@ -177,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         secs = time.perf_counter() - t0
         cov, width, n, _ = coverage(bulk, truth, None, "cell")
         rows.append((f"pseudo-bulks, {scenario}", bulk.n_obs, n, cov, width, secs))
+        per_type[scenario] = coverage_per_type(bulk, truth)
         if scenario == "state":
             expr_table = expression_r(model, bulk, parts)
     if args.data is not None:
@@ -193,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     print("## Intervals\n")
     print(table.to_markdown(index=False, floatfmt=".3f"))
+    print("\n## Coverage per type (pseudo-bulks)\n")
+    print(pd.DataFrame(per_type).to_markdown(floatfmt=".2f"))
     print("\n## Each sample's expression of a type (state pseudo-bulks)\n")
     print(expr_table.to_markdown(index=False, floatfmt=".3f"))
     return 0
