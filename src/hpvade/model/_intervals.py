@@ -74,13 +74,19 @@ def expression_components(X, n_comps: int = N_COMPONENTS, *, seed: int = 0) -> n
     if k < 1:
         return np.zeros((n, 1))
     mu = np.asarray(L.mean(axis=0)).ravel()
-    ones = np.ones(n)
+
+    def centred(v: np.ndarray) -> np.ndarray:  # (L - 1 mu^T) v, for a vector or a matrix
+        return L @ v - mu @ v
+
+    def centred_t(u: np.ndarray) -> np.ndarray:  # (L - 1 mu^T)^T u
+        return L.T @ u - np.multiply.outer(mu, u.sum(axis=0))
+
     op = LinearOperator(
         (n, g),
-        matvec=lambda v: L @ v - mu @ v,
-        rmatvec=lambda u: L.T @ u - mu * u.sum(),
-        matmat=lambda v: L @ v - np.outer(ones, mu @ v),
-        rmatmat=lambda u: L.T @ u - np.outer(mu, u.sum(axis=0)),
+        matvec=centred,
+        rmatvec=centred_t,
+        matmat=centred,
+        rmatmat=centred_t,
         dtype=np.float64,
     )
     u, s, _ = svds(op, k=k, random_state=seed)
