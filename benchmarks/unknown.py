@@ -103,23 +103,23 @@ def mixtures(pbmc, absent, *, share_max, rescale, n=60, k=500, seed=5):
     return bulk, pd.DataFrame(np.array(truth), index=obs.index, columns=[*types, "absent"])
 
 
+def _mean_r(p: pd.DataFrame, t: pd.DataFrame) -> float:
+    return float(np.nanmean([np.corrcoef(p[c], t[c])[0, 1] for c in t.columns if t[c].std() > 0]))
+
+
 def score(name: str, p: pd.DataFrame, truth: pd.DataFrame) -> dict:
     types = list(p.columns)
     known = truth[types]
     renorm = known.div(known.sum(axis=1), axis=0)
-
-    def mean_r(t: pd.DataFrame) -> float:
-        return float(np.nanmean([np.corrcoef(p[c], t[c])[0, 1] for c in types if t[c].std() > 0]))
-
     excess = (p - known).mean()
     return {
         "scenario": name,
         "absent share (true)": truth["absent"].mean(),
         "reference types, reported": p.sum(axis=1).mean(),
         "reference types, true": known.sum(axis=1).mean(),
-        "r (true)": mean_r(known),
+        "r (true)": _mean_r(p, known),
         "MAE (true)": float((p - known).abs().to_numpy().mean()),
-        "r (renormalised)": mean_r(renorm),
+        "r (renormalised)": _mean_r(p, renorm),
         "MAE (renormalised)": float((p - renorm).abs().to_numpy().mean()),
         "most inflated": f"{excess.idxmax()} (+{excess.max():.2f})",
     }
@@ -170,10 +170,6 @@ def free_background(model, bulk, *, steps: int = 1500, lr: float = 0.05) -> pd.D
     cells = np.concatenate([pi[:, :c] / mrna, pi[:, c:] / np.median(mrna)], axis=1)
     cells = cells / cells.sum(axis=1, keepdims=True)
     return pd.DataFrame(cells, index=bulk.obs_names, columns=[*model.cell_types_, "unknown"])
-
-
-def _mean_r(p: pd.DataFrame, t: pd.DataFrame) -> float:
-    return float(np.nanmean([np.corrcoef(p[c], t[c])[0, 1] for c in t.columns if t[c].std() > 0]))
 
 
 def score_background(name: str, model, bulk, truth: pd.DataFrame) -> dict:
